@@ -1,0 +1,53 @@
+// Package assets holds the files whisgee ships inside its binary: the
+// Python worker runner, the demo WSGI app, and templates for the engines'
+// configs. WriteRunner puts the runner where a worker can execute it.
+package assets
+
+import (
+	"embed"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+//go:embed runner/whisgee_runner.py demo/demoapp.py
+var files embed.FS
+
+// Runner is the source of the Python worker runner (whisgee_runner.py).
+func Runner() []byte { return mustRead("runner/whisgee_runner.py") }
+
+// DemoApp is the source of the demo WSGI app (demoapp.py; callable
+// demoapp:application).
+func DemoApp() []byte { return mustRead("demo/demoapp.py") }
+
+// File returns an embedded file by its path under assets/.
+func File(name string) ([]byte, error) { return files.ReadFile(name) }
+
+func mustRead(name string) []byte {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic("assets: " + name + " missing from the binary: " + err.Error())
+	}
+	return b
+}
+
+// WriteFile writes data to dir/name with the given mode unless the file
+// already holds exactly data, and returns its path.
+func WriteFile(dir, name string, data []byte, mode os.FileMode) (string, error) {
+	path := filepath.Join(dir, name)
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("assets: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return "", fmt.Errorf("assets: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("assets: %w", err)
+	}
+	return path, nil
+}

@@ -1,0 +1,71 @@
+// Package testenv lets tests that need a real tool (nginx, dnf, chaussette,
+// a Python module) skip with a message where the machine lacks it, and fail
+// instead when WHISGEE_REQUIRE_INTEGRATION=1, as CI sets it: a CI run must
+// never pass by skipping.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Required reports whether integration tools are required (CI).
+func Required() bool { return os.Getenv("WHISGEE_REQUIRE_INTEGRATION") == "1" }
+
+// Missing skips the test, or fails it when tools are required, saying what
+// is missing and how to get it.
+func Missing(t testing.TB, what, howToGet string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%s is missing and WHISGEE_REQUIRE_INTEGRATION=1: %s", what, howToGet)
+	}
+	t.Skipf("%s is missing (%s); skipping", what, howToGet)
+}
+
+// Tool returns the path of an executable on PATH (or at an absolute path),
+// or skips/fails the test as Missing does.
+func Tool(t testing.TB, name, howToGet string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name, howToGet)
+	}
+	return p
+}
+
+// PythonWith returns a python3 that can import every module given, trying
+// Debian's /usr/bin/python3 first (where apt installs python3-* packages),
+// then python3 on PATH.
+func PythonWith(t testing.TB, modules ...string) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		p, err := exec.LookPath(py)
+		if err != nil {
+			continue
+		}
+		args := []string{"-c", "import sys"}
+		for _, m := range modules {
+			args[1] += "; import " + m
+		}
+		if exec.Command(p, args...).Run() == nil {
+			return p
+		}
+	}
+	Missing(t, "python3 with modules "+joinNames(modules), "apt-get install python3 and the python3-* packages named")
+	return ""
+}
+
+func joinNames(ms []string) string {
+	s := ""
+	for i, m := range ms {
+		if i > 0 {
+			s += ", "
+		}
+		s += m
+	}
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
