@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/whisgee/whisgee/stats"
@@ -134,3 +135,31 @@ func (dl *deadline) due(now time.Time, d time.Duration) (time.Time, bool) {
 
 // clear forgets the deadline so the next want sets it.
 func (dl *deadline) clear() { dl.at = time.Time{} }
+
+// alive reports whether a pooled connection still looks open, with a
+// non-blocking peek: no EOF, no error, no stray bytes. It costs a system
+// call, so it is spent only on requests that cannot be retried.
+func (uc *upConn) alive() bool {
+	if uc.br.Buffered() > 0 {
+		return false // bytes nobody asked for: the connection is not clean
+	}
+	sc, ok := uc.conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	var buf [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = n < 0 || (n == 0 && err == syscall.EAGAIN) || err == syscall.EAGAIN
+		if n > 0 || (n == 0 && err == nil) {
+			alive = false // stray bytes or EOF
+		}
+		return true
+	})
+	return alive && err == nil
+}

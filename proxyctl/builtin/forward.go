@@ -81,7 +81,7 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 				return c.reply(pickClose(resp503, resp503Close, keep && (buffered || !hasBody)), 503), keep && (buffered || !hasBody)
 			}
 		}
-		status, out, ok := c.attempt(b, buffered, hasBody, keep)
+		status, out, ok := c.attempt(b, buffered, hasBody, keep, replayable)
 		switch out {
 		case attemptDone:
 			return status, ok
@@ -121,11 +121,17 @@ func pickClose(keepResp, closeResp []byte, keep bool) []byte {
 // attempt sends the request to b and relays the response. It returns the
 // status relayed, how the attempt ended, and whether the client
 // connection may go on. b.inflight was counted by pick; attempt uncounts it.
-func (c *clientConn) attempt(b *backend, buffered, hasBody, keep bool) (int, outcome, bool) {
+func (c *clientConn) attempt(b *backend, buffered, hasBody, keep, replayable bool) (int, outcome, bool) {
 	p := c.p
 	now := time.Now()
 	defer b.inflight.Add(-1)
 	uc := b.get(now)
+	// A request that cannot be sent again is not risked on a pooled
+	// connection the worker already closed (the common stale case).
+	for uc != nil && !replayable && !uc.alive() {
+		uc.close()
+		uc = b.get(now)
+	}
 	if uc == nil {
 		var err error
 		if uc, err = p.dial(b); err != nil {

@@ -85,7 +85,7 @@ type goUpstream struct {
 	once    sync.Once
 }
 
-func startGoUpstream(t testing.TB, dir string, id int, h http.Handler) *goUpstream {
+func startGoUpstream(t testing.TB, dir string, id int, h http.Handler, connState ...func(net.Conn, http.ConnState)) *goUpstream {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("w%d.sock", id))
 	ln, err := net.Listen("unix", path)
@@ -96,6 +96,9 @@ func startGoUpstream(t testing.TB, dir string, id int, h http.Handler) *goUpstre
 		backend: supervisor.Backend{ID: id, Network: "unix", Address: path},
 		srv:     &http.Server{Handler: h},
 		ln:      ln,
+	}
+	if len(connState) > 0 {
+		u.srv.ConnState = connState[0]
 	}
 	go u.srv.Serve(ln)
 	t.Cleanup(u.stop)
