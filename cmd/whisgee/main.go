@@ -32,7 +32,8 @@ type command struct {
 // commands lists every subcommand; each lives in its own cmd_*.go file.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print whisgee's version", runVersion},
+		"version":        {"print whisgee's version", runVersion},
+		"bench-upstream": {"", runBenchUpstream}, // hidden: the proxy benchmark's workers
 	}
 }
 
@@ -74,8 +75,10 @@ func run(args []string) int {
 
 func printUsage(cmds map[string]command) {
 	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	for n, c := range cmds {
+		if c.summary != "" { // hidden commands have none
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	var b strings.Builder
