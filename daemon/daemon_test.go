@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,27 +20,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startDaemon runs a daemon in this process over the demo-like test app.
 func startDaemon(t *testing.T, extra string) (*Daemon, *control.Client) {
 	t.Helper()
 	py := testenv.PythonWith(t)
-	dir, err := os.MkdirTemp("", "wg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testenv.ShortDir(t)
 	app := "def application(env, start):\n    start('200 OK', [('Content-Length', '2')])\n    return [b'ok']\n"
 	os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644)
-	yaml := fmt.Sprintf("app: {module: app:application, python: %s}\nproxy: {listen: %s, admin: %s}\ncontrol: {socket: ctl.sock}\n%s", py, freeAddr(t), freeAddr(t), extra)
+	yaml := fmt.Sprintf("app: {module: app:application, python: %s}\nproxy: {listen: %s, admin: %s}\ncontrol: {socket: ctl.sock}\n%s", py, testenv.FreeAddr(t), testenv.FreeAddr(t), extra)
 	path := filepath.Join(dir, "whisgee.yaml")
 	os.WriteFile(path, []byte(yaml), 0o644)
 	cfg, err := config.Load(path)
