@@ -21,7 +21,7 @@ type outcome int
 const (
 	attemptDone        outcome = iota // a response went to the client (or the client left)
 	attemptDialFailed                 // no connection: nothing was sent
-	attemptNoResponse                 // sent, but the connection failed before any response byte
+	attemptNoResponse                 // sent, but the connection failed before a response could be relayed
 	attemptClientGone                 // the client failed mid-request: close, no reply
 	attemptTimedOut                   // no response head within the upstream timeout
 	attemptBadResponse                // a response that did not parse, before anything was relayed
@@ -254,6 +254,17 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 	status = resp.status
 
 	mode := bodyMode(req, resp)
+	if mode == bodyLength && resp.contentLength <= int64(uc.br.Size()) {
+		// A small body is awaited whole before anything is relayed: a
+		// worker that dies between its head and its body (waitress writes
+		// them apart) then costs a retry, not a truncated response.
+		if _, err := uc.br.Peek(int(resp.contentLength)); err != nil {
+			if isTimeout(err) {
+				return 0, attemptTimedOut, false, upIn, upOut
+			}
+			return 0, attemptNoResponse, false, upIn, upOut
+		}
+	}
 	// The worker's connection is reusable if it keeps alive and the body
 	// is delimited. After HEAD it is reused only when the head says there
 	// is nothing to skip: some servers (waitress 2.1) send a body anyway.
