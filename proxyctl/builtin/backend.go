@@ -43,6 +43,10 @@ type backend struct {
 
 	mu   sync.Mutex
 	idle []*upConn
+	// open holds every connection to the worker, idle or busy, so a
+	// forced Close can cut busy ones too. Touched at connect and close
+	// only, never per request.
+	open map[*upConn]struct{}
 
 	// Health-check state, owned by the check loop except where noted.
 	check checkState
@@ -60,6 +64,7 @@ type upConn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	b        *backend
+	cluster  *stats.Counters // the proxy's, for the cluster's connection gauge
 	lastUsed time.Time
 	rdl, wdl deadline
 }
@@ -110,9 +115,38 @@ func (b *backend) closeIdle() {
 	}
 }
 
+// track records a new connection to b.
+func (b *backend) track(uc *upConn) {
+	b.mu.Lock()
+	if b.open == nil {
+		b.open = make(map[*upConn]struct{})
+	}
+	b.open[uc] = struct{}{}
+	b.mu.Unlock()
+}
+
+// closeAll closes every connection to b, busy ones included: their
+// requests fail at once instead of holding a Close until a timeout.
+func (b *backend) closeAll() {
+	b.closeIdle()
+	b.mu.Lock()
+	for uc := range b.open {
+		uc.conn.Close() // the request's own path then calls uc.close
+	}
+	b.mu.Unlock()
+}
+
 func (uc *upConn) close() {
 	uc.conn.Close()
-	uc.b.counters.ConnClose()
+	b := uc.b
+	b.mu.Lock()
+	_, tracked := b.open[uc]
+	delete(b.open, uc)
+	b.mu.Unlock()
+	if tracked {
+		b.counters.ConnClose()
+		uc.cluster.ConnClose()
+	}
 }
 
 // deadline sets a connection's deadline at most about once a second:

@@ -102,6 +102,9 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 				return c.reply(pickClose(resp502, resp502Close, k), 502), k
 			}
 		}
+		if p.ctx.Err() != nil {
+			return c.reply(resp502Close, 502), false // closing: no retry
+		}
 		if ntried < maxTried {
 			tried[ntried] = b
 			ntried++
@@ -168,12 +171,15 @@ func (p *Proxy) dial(b *backend) (*upConn, error) {
 	}
 	b.counters.ConnOpen()
 	p.cluster.ConnOpen()
-	return &upConn{
-		conn: conn,
-		br:   bufio.NewReaderSize(conn, bufSize),
-		bw:   bufio.NewWriterSize(conn, bufSize),
-		b:    b,
-	}, nil
+	uc := &upConn{
+		conn:    conn,
+		br:      bufio.NewReaderSize(conn, bufSize),
+		bw:      bufio.NewWriterSize(conn, bufSize),
+		b:       b,
+		cluster: &p.cluster,
+	}
+	b.track(uc)
+	return uc, nil
 }
 
 // exchange writes the request on uc and relays the response. It puts uc

@@ -263,11 +263,15 @@ func (p *Proxy) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("builtin proxy: requests still in flight at close: %w", ctx.Err())
+		p.cancel() // no more retries, holds or connects
 		p.connsMu.Lock()
 		for c := range p.conns {
 			c.conn.Close()
 		}
 		p.connsMu.Unlock()
+		for _, b := range *p.backends.Load() {
+			b.closeAll()
+		}
 		<-done
 	}
 	p.cancel()

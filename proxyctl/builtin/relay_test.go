@@ -24,7 +24,12 @@ func TestKeepAliveReusesClientAndWorkerConnections(t *testing.T) {
 			t.Fatalf("request %d: %d %q close=%v", i, resp.StatusCode, body, resp.Close)
 		}
 	}
+	// Requests are counted just after their response goes out.
 	s, _ := p.Snapshot(t.Context())
+	waitFor(t, "20 requests counted", 5*time.Second, func() bool {
+		s, _ = p.Snapshot(t.Context())
+		return s.Listeners[0].Requests == 20 && s.Hosts[0].Requests == 20
+	})
 	if got := s.Listeners[0].CxTotal; got != 1 {
 		t.Fatalf("client connections = %d, want 1 (keep-alive)", got)
 	}
