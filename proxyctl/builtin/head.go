@@ -158,6 +158,11 @@ func (h *head) parseFields(lines []int32, requestID string) error {
 		for ve > vs && (h.buf[ve-1] == ' ' || h.buf[ve-1] == '\t') {
 			ve--
 		}
+		for _, c := range h.buf[vs:ve] {
+			if c == '\r' || c == 0 {
+				return errMalformed // a bare CR could split the header downstream
+			}
+		}
 		f := field{name: span{int32(start), int32(start + colon)}, value: span{int32(vs), int32(ve)}}
 		f.kind = classify(h.buf[start:start+colon], requestID)
 		if err := h.apply(&f); err != nil {
@@ -179,10 +184,11 @@ func (h *head) apply(f *field) error {
 		}
 		h.contentLength = n
 	case kindTransferEncoding:
-		// Only "chunked" (last) is supported; anything else is refused
-		// rather than guessed at (request smuggling lives in the gaps).
-		last := lastToken(v)
-		if !equalFold(last, "chunked") {
+		// Only plain "chunked" is supported: a body re-framed by the
+		// proxy must not lose a coding ("gzip, chunked"), and anything
+		// else is refused rather than guessed at (request smuggling
+		// lives in the gaps).
+		if !equalFold(v, "chunked") {
 			return errUnsupported
 		}
 		h.chunked = true
@@ -436,14 +442,6 @@ func forEachToken(v []byte, fn func([]byte)) {
 			start = i + 1
 		}
 	}
-}
-
-func lastToken(v []byte) []byte {
-	i := len(v) - 1
-	for i >= 0 && v[i] != ',' {
-		i--
-	}
-	return trimSpace(v[i+1:])
 }
 
 func trimSpace(b []byte) []byte {

@@ -339,6 +339,7 @@ func TestMalformedRequestsGet400(t *testing.T) {
 		"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
 		"GET /\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rInjected: b\r\n\r\n",
 	} {
 		rc := dialRaw(t, p.Addr("http"))
 		rc.send(bad)
@@ -346,10 +347,12 @@ func TestMalformedRequestsGet400(t *testing.T) {
 			t.Errorf("%q: %d, want 400", bad, resp.StatusCode)
 		}
 	}
-	rc := dialRaw(t, p.Addr("http"))
-	rc.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
-	if resp, _ := rc.response("POST"); resp.StatusCode != 501 {
-		t.Errorf("Transfer-Encoding gzip: %d, want 501", resp.StatusCode)
+	for _, te := range []string{"gzip", "gzip, chunked"} {
+		rc := dialRaw(t, p.Addr("http"))
+		rc.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n")
+		if resp, _ := rc.response("POST"); resp.StatusCode != 501 {
+			t.Errorf("Transfer-Encoding %s: %d, want 501", te, resp.StatusCode)
+		}
 	}
 }
 
