@@ -10,7 +10,8 @@
 #
 # Environment: BIN (whisgee binary, default bin/whisgee), DURATION (per run,
 # default 10s), CONNS (wrk connections, default 64), THREADS (wrk threads,
-# default 2), ROUNDS (runs per proxy, interleaved; the best counts; default 2).
+# default 2), ROUNDS (runs per proxy, interleaved, each round in a new order;
+# the best counts; default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ BIN=${BIN:-bin/whisgee}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 
 for tool in wrk nginx haproxy curl python3; do
   command -v "$tool" >/dev/null || { echo "bench-proxy: $tool is missing; apt-get install nginx haproxy wrk curl python3" >&2; exit 1; }
@@ -164,11 +165,16 @@ echo "bench-proxy: wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, 2 workers (w
 for port in "$P_WHISGEE" "$P_NGINX" "$P_HAPROXY"; do
   wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/" >/dev/null
 done
+# Each round starts with a different proxy, so none always runs first
+# (or right after the same neighbour): on a shared machine order matters.
+names=(whisgee nginx haproxy)
+declare -A PORT=([whisgee]=$P_WHISGEE [nginx]=$P_NGINX [haproxy]=$P_HAPROXY)
 for round in $(seq "$ROUNDS"); do
   echo "round $round:"
-  run_wrk whisgee "$P_WHISGEE"
-  run_wrk nginx "$P_NGINX"
-  run_wrk haproxy "$P_HAPROXY"
+  for k in 0 1 2; do
+    name=${names[$(( (round - 1 + k) % 3 ))]}
+    run_wrk "$name" "${PORT[$name]}"
+  done
 done
 
 echo
