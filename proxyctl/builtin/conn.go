@@ -16,11 +16,16 @@ import (
 )
 
 // Buffer sizes. Heads larger than a buffer still parse (line by line).
-const bufSize = 16 << 10
+// Worker connections get bigger ones: they are fewer, and a small
+// response is awaited whole in the reader before it is relayed.
+const (
+	clientBufSize   = 8 << 10
+	upstreamBufSize = 16 << 10
+)
 
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
-	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientBufSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, clientBufSize) }}
 )
 
 // Client connection states, for a graceful Close.
@@ -129,9 +134,8 @@ func (c *clientConn) serve() {
 		if c.br != nil {
 			c.br.Reset(nil)
 			readerPool.Put(c.br)
-			c.bw.Reset(nil)
-			writerPool.Put(c.bw.Writer)
 		}
+		c.releaseWriter()
 		c.l.counters.ConnClose()
 		p.connsMu.Lock()
 		delete(p.conns, c)
@@ -152,15 +156,22 @@ func (c *clientConn) serve() {
 	}
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.conn)
-	c.bw.Writer = writerPool.Get().(*bufio.Writer)
-	c.bw.Writer.Reset(c.conn)
 	for {
 		now := time.Now()
 		if t, ok := c.rdl.due(now, cfg.IdleTimeout); ok {
 			c.conn.SetReadDeadline(t)
 		}
+		if c.br.Buffered() == 0 {
+			// The writer is empty between requests: an idle keep-alive
+			// connection holds no write buffer.
+			c.releaseWriter()
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
+		}
+		if c.bw.Writer == nil {
+			c.bw.Writer = writerPool.Get().(*bufio.Writer)
+			c.bw.Writer.Reset(c.conn)
 		}
 		if !c.state.CompareAndSwap(connIdle, connActive) {
 			return // Close got here first
@@ -178,6 +189,15 @@ func (c *clientConn) serve() {
 		if p.closing.Load() {
 			return
 		}
+	}
+}
+
+// releaseWriter returns the write buffer to the pool.
+func (c *clientConn) releaseWriter() {
+	if c.bw.Writer != nil {
+		c.bw.Writer.Reset(nil)
+		writerPool.Put(c.bw.Writer)
+		c.bw.Writer = nil
 	}
 }
 

@@ -173,8 +173,8 @@ func (p *Proxy) dial(b *backend) (*upConn, error) {
 	p.cluster.ConnOpen()
 	uc := &upConn{
 		conn:    conn,
-		br:      bufio.NewReaderSize(conn, bufSize),
-		bw:      bufio.NewWriterSize(conn, bufSize),
+		br:      bufio.NewReaderSize(conn, upstreamBufSize),
+		bw:      bufio.NewWriterSize(conn, upstreamBufSize),
 		b:       b,
 		cluster: &p.cluster,
 	}
@@ -301,7 +301,9 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 		// Headers are out: the client learns of the failure by the close.
 		return status, attemptDone, false, upIn, upOut
 	}
-	if c.br.Buffered() == 0 || !keep {
+	// Responses to pipelined requests go out together, unless the next
+	// head is not all here: then the client may be waiting for this one.
+	if !keep || !c.headBuffered() {
 		if err := c.bw.Flush(); err != nil {
 			return status, attemptDone, false, upIn, upOut
 		}
