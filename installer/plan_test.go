@@ -152,12 +152,12 @@ func TestPlanFamilyFacts(t *testing.T) {
 
 func TestUnsupportedHosts(t *testing.T) {
 	cases := map[string]string{
-		"ID=arch\nNAME=\"Arch Linux\"\nPRETTY_NAME=\"Arch Linux\"\nBUILD_ID=rolling\n": `"Arch Linux" (ID=arch VERSION_ID=)`,
+		"ID=arch\nNAME=\"Arch Linux\"\nPRETTY_NAME=\"Arch Linux\"\nBUILD_ID=rolling\n":             `"Arch Linux" (ID=arch VERSION_ID=)`,
 		"ID=\"centos\"\nNAME=\"CentOS Linux\"\nVERSION_ID=\"6\"\nPRETTY_NAME=\"CentOS Linux 6\"\n": "centos 6 is not a supported release",
-		"ID=debian\nVERSION_ID=\"10\"\nPRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\n":               "debian 10 is not a supported release",
-		"ID=ubuntu\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n":                        "ubuntu 20.04",
-		"ID=opensuse-leap\nVERSION_ID=\"15.5\"\nPRETTY_NAME=\"openSUSE Leap 15.5\"\n":                  `"openSUSE Leap 15.5" (ID=opensuse-leap VERSION_ID=15.5): not a distribution whisgee knows`,
-		"ID=fedora\nVERSION_ID=39\nPRETTY_NAME=\"Fedora Linux 39\"\n":                                  "fedora 39",
+		"ID=debian\nVERSION_ID=\"10\"\nPRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\n":             "debian 10 is not a supported release",
+		"ID=ubuntu\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n":                    "ubuntu 20.04",
+		"ID=opensuse-leap\nVERSION_ID=\"15.5\"\nPRETTY_NAME=\"openSUSE Leap 15.5\"\n":              `"openSUSE Leap 15.5" (ID=opensuse-leap VERSION_ID=15.5): not a distribution whisgee knows`,
+		"ID=fedora\nVERSION_ID=39\nPRETTY_NAME=\"Fedora Linux 39\"\n":                              "fedora 39",
 	}
 	for osr, want := range cases {
 		f, _ := ParseOSRelease(strings.NewReader(osr))
