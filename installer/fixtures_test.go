@@ -143,7 +143,7 @@ func newRoot(t *testing.T, osRelease string, repos ...repoDef) string {
 		}
 	}
 	write("etc/os-release", osReleases[osRelease])
-	write("etc/dnf/dnf.conf", "[main]\ngpgcheck=1\ninstallonly_limit=3\nskip_if_unavailable=False\n")
+	write("etc/dnf/dnf.conf", "[main]\ngpgcheck=1\ninstallonly_limit=3\nskip_if_unavailable=False\nretries=1\n")
 	var b strings.Builder
 	for _, r := range repos {
 		fmt.Fprintf(&b, "[%s]\nname=%s\nbaseurl=%s\nenabled=%d\n", r.ID, r.ID, r.BaseURL, map[bool]int{true: 0, false: 1}[r.Disabled])
