@@ -142,7 +142,7 @@ func (r *Runner) allPass(ctx context.Context, checks []Check) (bool, string) {
 		}
 		if !ok {
 			if detail == "" {
-				details = append(details, "not yet: "+c.Desc)
+				details = append(details, "not yet true: "+c.Desc)
 			}
 			return false, strings.Join(details, "; ")
 		}

@@ -32,6 +32,9 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 		Title: "write " + cfgPath + " (" + o.ProxyEngine + " proxy, " + o.SupervisorEngine + " supervisor, " + fmt.Sprint(o.Workers) + " workers)",
 		DoneIf: []Check{{Desc: cfgPath + " exists and loads", Func: func(context.Context, *Runner) (bool, string, error) {
 			_, err := loadExisting(o.under(cfgPath), cfgPath)
+			if os.IsNotExist(err) {
+				return false, "no " + cfgPath + " yet", nil
+			}
 			if err != nil {
 				return false, err.Error(), nil
 			}

@@ -32,7 +32,9 @@ type command struct {
 // commands lists every subcommand; each lives in its own cmd_*.go file.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print whisgee's version", runVersion},
+		"version":   {"print whisgee's version", runVersion},
+		"install":   {"set this host up for a stack: repos, packages, Envoy, venv, config (--dry-run shows the plan)", runInstall},
+		"bootstrap": {"the install plan as an interactive wizard", runBootstrap},
 	}
 }
 
