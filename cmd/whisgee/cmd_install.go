@@ -21,10 +21,10 @@ import (
 // share.
 type installFlags struct {
 	root, envoySource, envoyVersion, envoyRepo, envoyPackage string
-	wheelhouse, python, venv, configPath, app, proxy, sup      string
-	githubAPI, logPath, only, skip                             string
-	workers                                                    int
-	dnfArgs                                                    stringList
+	wheelhouse, python, venv, configPath, app, proxy, sup    string
+	githubAPI, logPath, only, skip                           string
+	workers                                                  int
+	dnfArgs                                                  stringList
 }
 
 // stringList is a repeatable flag.
