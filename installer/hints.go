@@ -51,7 +51,7 @@ var knownFailures = []knownFailure{
 			name = m[1]
 		}
 		if strings.HasPrefix(name, "libev-dev") {
-			return libevHint(h, arch, nil)
+			return "no enabled repository has " + name + "; " + libevWhere(h, arch)
 		}
 		return fmt.Sprintf("no enabled repository has %s: check the name, or add the repo that carries it (for Envoy from your mirror: --envoy-repo URL, and --envoy-package if it is not called envoy)", name)
 	}},
@@ -81,31 +81,35 @@ func Diagnose(h *Host, arch, output string) string {
 	return ""
 }
 
-// libevHint: bjoern's build needs libev's header; which repo has it
-// depends on the host.
+// libevHint: bjoern's build needs libev's header.
 func libevHint(h *Host, arch string, _ []string) string {
-	const base = "bjoern's build needs ev.h: install libev-devel"
+	return "bjoern's build needs ev.h: install libev-devel; " + libevWhere(h, arch)
+}
+
+// libevWhere says which repository has libev-devel on this host and how
+// to turn it on.
+func libevWhere(h *Host, arch string) string {
 	if h == nil {
-		return base + " (Debian/Ubuntu: libev-dev); on EL8 it is in powertools, on EL9/10 in crb, on EL7 in EPEL"
+		return "on Debian/Ubuntu it is libev-dev; on EL8 it is in powertools, on EL9/10 in crb, on EL7 in EPEL"
 	}
 	if h.PackageManager() == Apt {
 		if h.Distro == Ubuntu {
-			return "bjoern's build needs ev.h: install libev-dev (in universe: add-apt-repository universe)"
+			return "on Ubuntu it is libev-dev, in universe: add-apt-repository universe"
 		}
-		return "bjoern's build needs ev.h: install libev-dev"
+		return "on Debian it is libev-dev"
 	}
 	if arch == "" {
 		arch = "x86_64"
 	}
 	repo, ok := h.libevRepo(arch)
 	if !ok {
-		return base + " (in Fedora's main repo): dnf install libev-devel"
+		return "it is in Fedora's main repo: dnf install libev-devel"
 	}
 	switch repo.Name {
 	case "epel":
-		return base + " from EPEL (on CentOS 7: the EPEL 7 archive; whisgee's repos step sets it up)"
+		return "it is in EPEL (on CentOS 7, the EPEL 7 archive; whisgee's repos step sets it up)"
 	case "codeready-builder":
-		return base + ", which is in CodeReady Builder: subscription-manager repos --enable " + repo.ID
+		return "it is in CodeReady Builder: subscription-manager repos --enable " + repo.ID
 	}
-	return base + ", which is in " + repo.Name + ": dnf config-manager --set-enabled " + repo.ID + " (needs dnf-plugins-core)"
+	return "it is in " + repo.Name + ": dnf config-manager --set-enabled " + repo.ID + " (needs dnf-plugins-core; whisgee's repos step does this)"
 }

@@ -96,9 +96,9 @@ func (m Model) confirmView() string {
 	q := fmt.Sprintf("Run the plan? %d of %d steps have work to do.", todo, len(m.plan.Steps))
 	if root := m.plan.RootSteps(); len(root) > 0 {
 		if m.runner.IsRoot() {
-			q += "\nSteps " + strings.Join(root, ", ") + " change the system (running as root)."
+			q += "\nChanging the system (as root): " + strings.Join(root, ", ") + "."
 		} else {
-			q += "\nSteps " + strings.Join(root, ", ") + " need root: they run through `sudo -n`."
+			q += "\nNeeding root, run through `sudo -n`: " + strings.Join(root, ", ") + "."
 		}
 	}
 	no, yes := m.st.FocusedButton.Render("No"), m.st.Button.Render("Yes")
