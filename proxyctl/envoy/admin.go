@@ -27,7 +27,8 @@ const statsFilter = `^(http\.ingress_https?\.|cluster\.wsgi\.|server\.)`
 type Admin struct {
 	// URL is the admin endpoint, e.g. http://127.0.0.1:9901.
 	URL string
-	// Client makes the requests. If nil, one with a 2s timeout.
+	// Client makes the requests. If nil, one with a 2s timeout that does
+	// not keep connections alive (see defaultAdminClient).
 	Client *http.Client
 	// RunDir is the stack's run directory, to know worker sockets by
 	// path. If empty, any .../worker-<id>.sock counts.
@@ -37,7 +38,13 @@ type Admin struct {
 	FlushInterval time.Duration
 }
 
-var defaultAdminClient = &http.Client{Timeout: 2 * time.Second}
+// defaultAdminClient opens a connection per request: during a hot restart
+// the old epoch gives its admin listener to the new one, and a kept-alive
+// connection would go on asking the old process.
+var defaultAdminClient = &http.Client{
+	Timeout:   2 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+}
 
 // get fetches path and hands the body to read; a non-2xx status is an
 // error unless okStatus accepts it.

@@ -277,20 +277,28 @@ func (f *Files) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if f.CertPEM != nil {
-		if _, err := tlscert.Load(f.CertPath, f.KeyPath); err != nil {
-			if err := writeAtomic(f.KeyPath, f.KeyPEM, 0o600); err != nil {
-				return err
-			}
-			if err := writeAtomic(f.CertPath, f.CertPEM, 0o644); err != nil {
-				return err
-			}
-		}
+	if err := f.writeCert(); err != nil {
+		return err
 	}
 	if err := writeAtomic(f.EDSPath(), f.EDS, 0o644); err != nil {
 		return err
 	}
 	return writeAtomic(f.BootstrapPath(), f.Bootstrap, 0o644)
+}
+
+// writeCert writes the self-signed pair, unless a valid pair is already
+// there: a certificate a browser was told to trust stays the same.
+func (f *Files) writeCert() error {
+	if f.CertPEM == nil {
+		return nil
+	}
+	if _, err := tlscert.Load(f.CertPath, f.KeyPath); err == nil {
+		return nil
+	}
+	if err := writeAtomic(f.KeyPath, f.KeyPEM, 0o600); err != nil {
+		return err
+	}
+	return writeAtomic(f.CertPath, f.CertPEM, 0o644)
 }
 
 // writeAtomic writes data to a temporary file beside path and renames it
