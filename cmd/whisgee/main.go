@@ -33,6 +33,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print whisgee's version", runVersion},
+		"envoy":   {"render or validate Envoy configs; show the newest Envoy release", runEnvoy},
 	}
 }
 
