@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-func writeStack(t *testing.T) string {
+func writeEnvoyStack(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "whisgee.yaml")
@@ -25,7 +25,7 @@ func writeStack(t *testing.T) string {
 }
 
 func TestEnvoyRenderPrintsAndWrites(t *testing.T) {
-	cfg := writeStack(t)
+	cfg := writeEnvoyStack(t)
 	var out, errb bytes.Buffer
 	if err := envoyMain(context.Background(), []string{"render", "-c", cfg}, &out, &errb); err != nil {
 		t.Fatal(err)
