@@ -150,7 +150,7 @@ func TestSnapshotFromFixtures(t *testing.T) {
 		t.Fatalf("listener = %+v", l)
 	}
 	c := s.Cluster
-	if c.Name != "wsgi" || c.Requests != 1000 || c.Retries != 4 || c.Errors != 8 || c.Active != 3 || c.BytesIn != 123456 || c.Latency.Interval.P95 != 12.5 {
+	if c.Name != "wsgi" || c.Requests != 1000 || c.CxConnectFail != 0 || c.Retries != 4 || c.Errors != 8 || c.Active != 3 || c.BytesIn != 123456 || c.Latency.Interval.P95 != 12.5 {
 		t.Fatalf("cluster = %+v", c)
 	}
 	if len(s.Hosts) != 4 {
@@ -160,7 +160,7 @@ func TestSnapshotFromFixtures(t *testing.T) {
 	if h0 == nil || h0.WorkerID != 0 || h0.Name != "worker-0" || h0.Health != stats.HealthHealthy || h0.Requests != 503 || h0.Active != 1 || h0.Classes[4] != 3 {
 		t.Fatalf("worker-0 = %+v", h0)
 	}
-	if h1 := s.HostByAddress("/run/whisgee/worker-1.sock"); h1.WorkerID != 1 || h1.Errors != 5 || h1.Health != stats.HealthUnhealthy {
+	if h1 := s.HostByAddress("/run/whisgee/worker-1.sock"); h1.WorkerID != 1 || h1.Errors != 1 || h1.CxConnectFail != 4 || h1.Requests != 9 || h1.Health != stats.HealthUnhealthy {
 		t.Fatalf("worker-1 = %+v", h1)
 	}
 	if h := s.HostByAddress("[::1]:9000"); h.WorkerID != -1 || h.Name != "[::1]:9000" {
@@ -233,5 +233,31 @@ func TestAdminUnreachableSaysWhatToCheck(t *testing.T) {
 	_, err = (&Admin{URL: url}).Snapshot(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "unreachable") || !strings.Contains(err.Error(), "is Envoy running") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// BenchmarkAdminParse measures one dashboard refresh's parsing: /stats
+// and /clusters of a 64-worker stack, into a Snapshot.
+func BenchmarkAdminParse(b *testing.B) {
+	statsJSON, _ := os.ReadFile(filepath.Join("testdata", "stats_plain.json"))
+	var clusters strings.Builder
+	for i := 0; i < 64; i++ {
+		for _, st := range []string{"cx_active::1", "cx_total::10", "rq_active::2", "rq_error::1", "rq_success::99", "rq_total::102", "hostname::w", "health_flags::healthy"} {
+			fmt.Fprintf(&clusters, "wsgi::/run/whisgee/worker-%d.sock::%s\n", i, st)
+		}
+	}
+	text := clusters.String()
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		d, err := ParseStats(strings.NewReader(string(statsJSON)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		hosts, err := ParseClustersText(strings.NewReader(text))
+		if err != nil || len(hosts) != 64 {
+			b.Fatal(err)
+		}
+		SnapshotFrom(d, hosts, nil, "/run/whisgee", 0, now)
 	}
 }

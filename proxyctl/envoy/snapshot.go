@@ -49,6 +49,7 @@ func SnapshotFrom(d *StatsDump, hosts []HostStatus, info *ServerInfo, runDir str
 		s.Cluster = stats.Endpoint{Name: ClusterName}
 		d.fill(&s.Cluster, p, "upstream_")
 		s.Cluster.Retries = d.Values[p+"upstream_rq_retry"]
+		s.Cluster.CxConnectFail = d.Values[p+"upstream_cx_connect_fail"]
 		// Requests that got no response from a worker: connect failures
 		// and resets that ended them, timeouts, no healthy worker, a
 		// full queue. Envoy answered each with a 5xx of its own.
@@ -65,12 +66,13 @@ func SnapshotFrom(d *StatsDump, hosts []HostStatus, info *ServerInfo, runDir str
 		st := h.Stats
 		host := stats.Host{
 			Endpoint: stats.Endpoint{
-				Name:     h.Hostname,
-				Address:  h.Address,
-				Active:   int64(st["rq_active"]),
-				CxActive: int64(st["cx_active"]),
-				CxTotal:  st["cx_total"],
-				Errors:   st["cx_connect_fail"] + st["rq_timeout"],
+				Name:          h.Hostname,
+				Address:       h.Address,
+				Active:        int64(st["rq_active"]),
+				CxActive:      int64(st["cx_active"]),
+				CxTotal:       st["cx_total"],
+				CxConnectFail: st["cx_connect_fail"],
+				Errors:        st["rq_timeout"],
 			},
 			WorkerID:    WorkerIDFromAddress(h.Address, runDir),
 			Health:      h.Health(),
@@ -79,11 +81,14 @@ func SnapshotFrom(d *StatsDump, hosts []HostStatus, info *ServerInfo, runDir str
 		if host.Name == "" {
 			host.Name = h.Address
 		}
-		if st["rq_total"] > st["rq_active"] {
+		// Every finished request is a success (not 5xx) or an error.
+		host.Requests = st["rq_success"] + st["rq_error"]
+		if _, ok := st["rq_success"]; !ok && st["rq_total"] > st["rq_active"] {
 			host.Requests = st["rq_total"] - st["rq_active"]
 		}
-		// Per host, Envoy counts 5xx responses only (rq_error); other
-		// classes are known for listeners and the cluster.
+		// Per host, Envoy counts 5xx responses only (rq_error, which
+		// includes requests that got none); other classes are known for
+		// listeners and the cluster.
 		host.Classes[4] = st["rq_error"]
 		s.Hosts = append(s.Hosts, host)
 	}
@@ -107,10 +112,13 @@ func (d *StatsDump) fill(e *stats.Endpoint, prefix, side string) {
 		e.Classes[i] = v(c)
 	}
 	e.Active = int64(v("rq_active"))
+	// Envoy counts started requests in rq_total and finished ones in
+	// rq_completed; the built-in proxy's admin has only rq_total, and
+	// counts finished requests in it.
 	if done, ok := d.Values[prefix+side+"rq_completed"]; ok {
 		e.Requests = done
-	} else if t := v("rq_total"); t > uint64(e.Active) {
-		e.Requests = t - uint64(e.Active)
+	} else {
+		e.Requests = v("rq_total")
 	}
 	e.CxActive = int64(v("cx_active"))
 	e.CxTotal = v("cx_total")
