@@ -45,6 +45,8 @@ type Engine struct {
 	opts   Options
 	binary string
 	admin  *Admin
+	// reload serializes Reloads: two epochs must never start at once.
+	reload sync.Mutex
 
 	mu          sync.Mutex
 	cfg         *config.Config
@@ -158,6 +160,8 @@ func (e *Engine) Start(ctx context.Context) error {
 // the failed child may already have taken the admin endpoint from its
 // parent, brings the admin back by hot-restarting the previous config.
 func (e *Engine) Reload(ctx context.Context, cfg *config.Config) error {
+	e.reload.Lock()
+	defer e.reload.Unlock()
 	e.mu.Lock()
 	if e.cur == nil || e.closed {
 		e.mu.Unlock()
