@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/whisgee/whisgee/config"
@@ -56,18 +57,7 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 		done = append(done, fmt.Sprintf("scaled to %d workers", next.Workers.Count))
 		d.cfg.Workers.Count = next.Workers.Count
 	}
-	return fmt.Sprintf("config reloaded: %s; other worker settings apply at the next restart of whisgee up", joinSemi(done)), nil
-}
-
-func joinSemi(parts []string) string {
-	s := ""
-	for i, p := range parts {
-		if i > 0 {
-			s += "; "
-		}
-		s += p
-	}
-	return s
+	return fmt.Sprintf("config reloaded: %s; other worker settings apply at the next restart of whisgee up", strings.Join(done, "; ")), nil
 }
 
 // lookUpLatestProxy finds the newest Envoy release in the background, so
