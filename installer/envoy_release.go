@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/google/go-github/v56/github"
 
 	"github.com/whisgee/whisgee/assets"
+	"github.com/whisgee/whisgee/probes/versions"
 )
 
 // Envoy's GitHub repository, where its release binaries are attached.
@@ -45,17 +47,27 @@ func newReleaseClient(o *Options) *releaseClient {
 }
 
 // resolve finds a release: the newest stable one when version is empty.
+// "Newest" is the highest version number (probes/versions), not GitHub's
+// "latest" marker: Envoy publishes patch releases of older branches after
+// newer minors, and the marker can point at one of those.
 func (c *releaseClient) resolve(ctx context.Context, version string) (*github.RepositoryRelease, error) {
-	var rel *github.RepositoryRelease
-	var err error
 	if version == "" {
-		rel, _, err = c.gh.Repositories.GetLatestRelease(ctx, envoyOwner, envoyRepoName)
-	} else {
-		rel, _, err = c.gh.Repositories.GetReleaseByTag(ctx, envoyOwner, envoyRepoName, "v"+version)
+		vo := versions.Options{BaseURL: c.opt.GitHubBaseURL, HTTPClient: httpClient(c.opt), Timeout: 30 * time.Second, FreshFor: -1}
+		if c.opt.GitHubBaseURL != "" {
+			// The cache is keyed by repository only: keep another API
+			// root's answers out of it.
+			vo.CacheDir = "off"
+		}
+		latest, err := versions.Latest(ctx, vo)
+		if err != nil || latest == versions.Unknown {
+			return nil, fmt.Errorf("the newest Envoy release is unknown (%v); pass --envoy-version", err)
+		}
+		version = latest
 	}
+	rel, _, err := c.gh.Repositories.GetReleaseByTag(ctx, envoyOwner, envoyRepoName, "v"+version)
 	if err != nil {
 		var gerr *github.ErrorResponse
-		if errors.As(err, &gerr) && gerr.Response != nil && gerr.Response.StatusCode == 404 && version != "" {
+		if errors.As(err, &gerr) && gerr.Response != nil && gerr.Response.StatusCode == 404 {
 			return nil, fmt.Errorf("Envoy has no release v%s; see github.com/envoyproxy/envoy/releases", version)
 		}
 		return nil, fmt.Errorf("asking GitHub for Envoy's releases: %w", err)

@@ -50,7 +50,16 @@ func newFakeGitHub(t *testing.T, binary, checksums []byte) *fakeGitHub {
 			},
 		})
 	}
-	mux.HandleFunc("GET /repos/envoyproxy/envoy/releases/latest", release)
+	// GitHub's "latest" marker points at an older branch's patch release
+	// published after 1.39.1: the installer must not take it for the newest.
+	mux.HandleFunc("GET /repos/envoyproxy/envoy/releases/latest", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"tag_name": "v1.38.4"})
+	})
+	mux.HandleFunc("GET /repos/envoyproxy/envoy/releases", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode([]map[string]any{
+			{"tag_name": "v1.38.4"}, {"tag_name": "v1.40.0-rc1", "prerelease": true}, {"tag_name": "v1.39.1"}, {"tag_name": "v1.9.0"},
+		})
+	})
 	mux.HandleFunc("GET /repos/envoyproxy/envoy/releases/tags/v1.39.1", release)
 	mux.HandleFunc("GET /repos/envoyproxy/envoy/releases/assets/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Accept") != "application/octet-stream" {
