@@ -61,6 +61,9 @@ var knownFailures = []knownFailure{
 	{regexp.MustCompile(`sudo: (?:a password is required|a terminal is required)`), func(*Host, string, []string) string {
 		return "this step needs root and `sudo -n` would ask for a password: run `sudo whisgee install ...`, or allow this user passwordless sudo"
 	}},
+	{regexp.MustCompile(`(?:Permission denied|permission denied|EACCES)`), func(*Host, string, []string) string {
+		return "permission denied: run `sudo whisgee install ...`, or pick paths you can write (--venv DIR, --config FILE)"
+	}},
 	{regexp.MustCompile(`No module named (?:venv|ensurepip)|ensurepip is not available`), func(h *Host, _ string, _ []string) string {
 		return "this Python cannot make virtualenvs: install python3-venv (the packages step does on Debian and Ubuntu)"
 	}},

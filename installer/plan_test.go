@@ -241,3 +241,30 @@ func TestParseEnvoyVersion(t *testing.T) {
 		t.Fatal("want an error for output that is no version")
 	}
 }
+
+func TestDiagnoseKnownFailures(t *testing.T) {
+	rocky8, el7, ubuntu := hostOf(t, "rocky-8"), hostOf(t, "centos-7"), hostOf(t, "ubuntu-24.04")
+	cases := []struct {
+		h      *Host
+		output string
+		want   string
+	}{
+		{rocky8, "_bjoern.c:2:10: fatal error: ev.h: No such file or directory", "it is in powertools: dnf config-manager --set-enabled powertools"},
+		{el7, "_bjoern.c:2:10: fatal error: ev.h: No such file or directory", "EPEL"},
+		{ubuntu, "fatal error: ev.h: No such file or directory", "libev-dev, in universe"},
+		{rocky8, "envoy: /lib64/libm.so.6: version `GLIBC_2.29' not found (required by envoy)", "this host has glibc 2.28"},
+		{el7, "Errors during downloading metadata for repository 'tetrate-getenvoy-rpm-stable': Status code: 402", "GetEnvoy was shut down in 2021"},
+		{el7, "Could not retrieve mirrorlist http://mirrorlist.centos.org/?release=7 error was 14: curl#6 - \"Could not resolve host: mirrorlist.centos.org\"", "vault.centos.org"},
+		{rocky8, "Error: Unable to find a match: envoy-bin", "no enabled repository has envoy-bin"},
+		{rocky8, "sudo: a password is required", "sudo whisgee install"},
+		{rocky8, "ERROR: Could not find a version that satisfies the requirement circus>=0.19 (from versions: none)", "pip found no circus>=0.19"},
+		{rocky8, "Error: [Errno 13] Permission denied: '/opt/whisgee'", "--venv DIR"},
+		{rocky8, "something nobody has seen", ""},
+	}
+	for _, c := range cases {
+		got := Diagnose(c.h, "x86_64", c.output)
+		if (c.want == "" && got != "") || !strings.Contains(got, c.want) {
+			t.Errorf("Diagnose(%q) = %q, want it to contain %q", c.output, got, c.want)
+		}
+	}
+}
