@@ -35,8 +35,11 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version":        {"print whisgee's version", runVersion},
+		"envoy":          {"render or validate Envoy configs; show the newest Envoy release", runEnvoy},
 		"up":             {"run the stack (proxy + workers) in the foreground", runUp},
 		"ctl":            {"control a running stack: status, restart, scale, stop, start, logs", runCtl},
+		"install":        {"set this host up for a stack: repos, packages, Envoy, venv, config (--dry-run shows the plan)", runInstall},
+		"bootstrap":      {"the install plan as an interactive wizard", runBootstrap},
 		"bench-upstream": {"", runBenchUpstream}, // hidden: the proxy benchmark's workers
 	}
 }
