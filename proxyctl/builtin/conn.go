@@ -215,6 +215,11 @@ func (c *clientConn) handle() bool {
 	start := time.Now()
 	var err error
 	c.lines, err = c.req.parseRequest(c.br, p.cfg.Proxy.MaxHeaderBytes, p.requestID, c.lines)
+	if err != nil {
+		if r, _ := parseErrorReply(err, &c.req); r == nil {
+			return false // closed mid-head: not a request
+		}
+	}
 	lc := &c.l.counters
 	lc.Begin()
 	c.in = uint64(len(c.req.buf))

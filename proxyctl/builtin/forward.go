@@ -32,15 +32,8 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 	p := c.p
 	req := &c.req
 	if perr != nil {
-		switch {
-		case errors.Is(perr, errHeadTooLarge):
-			return c.reply(resp431, 431), false
-		case errors.Is(perr, errMalformed):
-			return c.reply(resp400, 400), false
-		case errors.Is(perr, errUnsupported):
-			return c.reply(resp501, 501), false
-		case isTimeout(perr) && len(req.buf) > 0:
-			return c.reply(resp408, 408), false
+		if r, status := parseErrorReply(perr, req); r != nil {
+			return c.reply(r, status), false
 		}
 		return 0, false // the client went away
 	}
@@ -111,6 +104,23 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 		p.cluster.Retry()
 		c.l.counters.Retry()
 	}
+}
+
+// parseErrorReply is the answer to a head that did not parse, or nil
+// when there is no one to answer (the client closed or went quiet before
+// sending anything).
+func parseErrorReply(err error, req *head) ([]byte, int) {
+	switch {
+	case errors.Is(err, errHeadTooLarge):
+		return resp431, 431
+	case errors.Is(err, errMalformed):
+		return resp400, 400
+	case errors.Is(err, errUnsupported):
+		return resp501, 501
+	case isTimeout(err) && len(req.buf) > 0:
+		return resp408, 408
+	}
+	return nil, 0
 }
 
 func pickClose(keepResp, closeResp []byte, keep bool) []byte {
