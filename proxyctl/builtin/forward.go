@@ -24,6 +24,7 @@ const (
 	attemptClientGone                 // the client failed mid-request: close, no reply
 	attemptTimedOut                   // no response head within the upstream timeout
 	attemptBadResponse                // a response that did not parse, before anything was relayed
+	attemptBodyTooLarge               // a chunked request body went over the limit mid-stream
 )
 
 // forward serves the parsed request (or answers a parse error) and
@@ -83,6 +84,8 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 			return c.reply(resp504Close, 504), false
 		case attemptBadResponse:
 			return c.reply(resp502Close, 502), false
+		case attemptBodyTooLarge:
+			return c.reply(resp413, 413), false
 		case attemptNoResponse:
 			if !replayable || attempt >= retries {
 				k := keep && (buffered || !hasBody)
@@ -159,7 +162,7 @@ func (c *clientConn) attempt(b *backend, buffered, hasBody, keep, replayable boo
 	took := time.Since(upStart)
 	b.counters.End(status, took, upIn, upOut)
 	p.cluster.End(status, took, upIn, upOut)
-	if out != attemptDone {
+	if out != attemptDone && out != attemptBodyTooLarge && out != attemptClientGone {
 		b.counters.Error()
 		p.cluster.Error()
 	}
@@ -223,10 +226,9 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 		c.in += n
 		if rerr != nil {
 			if errors.Is(rerr, errBodyTooLarge) {
-				// Nothing relayed yet; the worker got a truncated body
-				// and its connection is closed.
-				c.reply(resp413, 413)
-				return 413, attemptDone, false, 0, upOut
+				// The worker got a truncated body and its connection
+				// closes; the client learns why.
+				return 0, attemptBodyTooLarge, false, 0, upOut
 			}
 			return 0, attemptClientGone, false, 0, upOut
 		}
