@@ -149,18 +149,18 @@ func (uc *upConn) close() {
 	}
 }
 
-// deadline sets a connection's deadline at most about once a second:
-// setting one re-arms a runtime timer, too costly for every request on a
-// busy keep-alive connection. A deadline is thus honoured within 1s.
+// deadline sets a connection's deadline only when it must move by more
+// than a little (1s, or an eighth of a shorter timeout): setting one
+// re-arms a runtime timer, too costly for every request on a busy
+// keep-alive connection. A timeout d is thus honoured to within d/8 or 1s.
 type deadline struct{ at time.Time }
 
-const deadlineSlack = time.Second
-
-// due reports whether the deadline must be moved so that it lies in
-// [now+d-slack, now+d], and to when; the caller then sets it.
+// due reports whether the deadline must be moved to lie within the slack
+// below now+d, and to when; the caller then sets it.
 func (dl *deadline) due(now time.Time, d time.Duration) (time.Time, bool) {
 	target := now.Add(d)
-	if !dl.at.After(target) && target.Sub(dl.at) < deadlineSlack {
+	slack := min(time.Second, d/8)
+	if !dl.at.After(target) && target.Sub(dl.at) < slack {
 		return target, false
 	}
 	dl.at = target
