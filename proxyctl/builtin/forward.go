@@ -18,13 +18,13 @@ const maxTried = 8
 type outcome int
 
 const (
-	attemptDone        outcome = iota // a response went to the client (or the client left)
-	attemptDialFailed                 // no connection: nothing was sent
-	attemptNoResponse                 // sent, but the connection failed before a response could be relayed
-	attemptClientGone                 // the client failed mid-request: close, no reply
-	attemptTimedOut                   // no response head within the upstream timeout
-	attemptBadResponse                // a response that did not parse, before anything was relayed
-	attemptBodyTooLarge               // a chunked request body went over the limit mid-stream
+	attemptDone         outcome = iota // a response went to the client (or the client left)
+	attemptDialFailed                  // no connection: nothing was sent
+	attemptNoResponse                  // sent, but the connection failed before a response could be relayed
+	attemptClientGone                  // the client failed mid-request: close, no reply
+	attemptTimedOut                    // no response head within the upstream timeout
+	attemptBadResponse                 // a response that did not parse, before anything was relayed
+	attemptBodyTooLarge                // a chunked request body went over the limit mid-stream
 )
 
 // forward serves the parsed request (or answers a parse error) and
@@ -470,4 +470,3 @@ func (c *clientConn) appendInt(n int64) []byte {
 	c.scratch = append(c.scratch[:0], tmp[i:]...)
 	return c.scratch
 }
-
