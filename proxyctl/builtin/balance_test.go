@@ -58,11 +58,12 @@ func TestLeastRequestAvoidsTheBusyWorker(t *testing.T) {
 	p := startProxy(t, testConfig(t, ""), Options{}, ws...)
 	c := client()
 	var wg sync.WaitGroup
-	for i := 0; i < 3; i++ {
+	for i := 1; i <= 3; i++ {
+		// One at a time, so each pick sees the ones before.
 		wg.Add(1)
 		go func() { defer wg.Done(); get(t, c, "http://"+p.Addr("http")+"/hold") }()
+		waitFor(t, fmt.Sprintf("%d requests in flight", i), 5*time.Second, func() bool { return p.InFlight(0)+p.InFlight(1) == int64(i) })
 	}
-	waitFor(t, "3 requests in flight", 5*time.Second, func() bool { return p.InFlight(0)+p.InFlight(1) == 3 })
 	busy, idle := 0, 1
 	if p.InFlight(1) > p.InFlight(0) {
 		busy, idle = 1, 0
