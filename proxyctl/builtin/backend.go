@@ -39,6 +39,8 @@ type backend struct {
 	removed  atomic.Bool
 	health   atomic.Int32 // healthUnknown, healthUp, healthDown
 
+	lastDialLog atomic.Int64 // unix nanos of the last connect failure logged
+
 	counters stats.Counters
 
 	mu   sync.Mutex

@@ -178,7 +178,12 @@ func (p *Proxy) dial(b *backend) (*upConn, error) {
 	d := net.Dialer{Timeout: p.opts.ConnectTimeout}
 	conn, err := d.DialContext(p.ctx, b.Network, b.Address)
 	if err != nil {
-		p.logf("worker %d (%s): connect: %v", b.ID, b.Address, shortErr(err))
+		// Once a second per worker at most: a dead socket under load
+		// would otherwise log every request.
+		now := time.Now().UnixNano()
+		if last := b.lastDialLog.Load(); now-last > int64(time.Second) && b.lastDialLog.CompareAndSwap(last, now) {
+			p.logf("worker %d (%s): connect: %v", b.ID, b.Address, shortErr(err))
+		}
 		return nil, err
 	}
 	b.counters.ConnOpen()
