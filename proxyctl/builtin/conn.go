@@ -55,6 +55,9 @@ type clientConn struct {
 	idSeq    uint64
 	rdl, wdl deadline
 	in       uint64 // bytes read from the client for this request
+	// linger: the proxy answered and is closing on its own; the client
+	// may still be sending (a refused upload).
+	linger bool
 }
 
 // countingWriter counts what goes through a bufio.Writer.
@@ -130,6 +133,9 @@ func (c *clientConn) closeIfIdle() {
 func (c *clientConn) serve() {
 	p := c.p
 	defer func() {
+		if c.linger && p.ctx.Err() == nil {
+			c.lingerClose()
+		}
 		c.conn.Close()
 		if c.br != nil {
 			c.br.Reset(nil)
@@ -192,6 +198,26 @@ func (c *clientConn) serve() {
 	}
 }
 
+// Lingering close: after the proxy's answer, the client's remaining
+// input is read and dropped for a while before the socket closes. Closing
+// with unread input sends a TCP reset, which can destroy the answer
+// before the client reads it (a 413 for an upload, say).
+const (
+	lingerTimeout = 2 * time.Second
+	lingerMax     = 64 << 20
+)
+
+func (c *clientConn) lingerClose() {
+	cw, ok := c.conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	if c.br != nil {
+		io.CopyN(io.Discard, c.br, lingerMax)
+	}
+}
+
 // releaseWriter returns the write buffer to the pool.
 func (c *clientConn) releaseWriter() {
 	if c.bw.Writer != nil {
@@ -226,6 +252,7 @@ func (c *clientConn) handle() bool {
 	c.bw.n = 0
 	status, keep := c.forward(err, start)
 	lc.End(status, time.Since(start), c.in, c.bw.n)
+	c.linger = !keep && status != 0 && !c.req.connClose
 	return keep
 }
 

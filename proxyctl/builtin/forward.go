@@ -212,7 +212,7 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 	if t, ok := uc.rdl.due(now, timeout); ok {
 		uc.conn.SetReadDeadline(t)
 	}
-	clean := false
+	clean, sendFailed := false, false
 	defer func() {
 		if clean {
 			uc.b.put(uc, time.Now())
@@ -237,13 +237,21 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 			}
 			return 0, attemptClientGone, false, 0, upOut
 		}
-		if werr != nil {
-			return 0, attemptNoResponse, false, 0, upOut
-		}
+		sendFailed = werr != nil
 	}
 	upOut = w.n
-	if err := uc.bw.Flush(); err != nil {
-		return 0, attemptNoResponse, false, 0, upOut
+	if !sendFailed {
+		sendFailed = uc.bw.Flush() != nil
+	}
+	if sendFailed {
+		// The worker stopped reading: it may have answered early (a 413
+		// for an upload it refuses) and closed. Relay that answer if it
+		// is there; the client's body is left unread, so its connection
+		// closes after.
+		if !awaitEarlyResponse(uc) {
+			return 0, attemptNoResponse, false, 0, upOut
+		}
+		keep = false
 	}
 
 	resp := &c.resp
@@ -324,8 +332,17 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 			return status, attemptDone, false, upIn, upOut
 		}
 	}
-	clean = upKeep
+	clean = upKeep && !sendFailed
 	return status, attemptDone, keep, upIn, upOut
+}
+
+// awaitEarlyResponse reports whether a response is readable on uc within
+// a moment, after sending the request failed.
+func awaitEarlyResponse(uc *upConn) bool {
+	uc.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	uc.rdl.clear()
+	_, err := uc.br.Peek(1)
+	return err == nil
 }
 
 // Response body framings.

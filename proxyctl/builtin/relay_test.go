@@ -426,3 +426,38 @@ func TestExpectContinueIsAnsweredByTheProxy(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 }
+
+func TestAnEarlyAnswerToAnUploadIsRelayed(t *testing.T) {
+	// A worker that refuses uploads from the head alone: it answers 413
+	// without reading the body, and closes.
+	dir := sockDir(t)
+	path := dir + "/early.sock"
+	ln := listenUnix(t, path)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if method, ok := newLineReader(c).readRequest(); ok && method == "POST" {
+					io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	p := startProxy(t, testConfig(t, ""), Options{}, rawBackend(path))
+	body := bytes.Repeat([]byte("x"), 8<<20) // far more than the socket buffers
+	resp, err := client().Post("http://"+p.Addr("http")+"/upload", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || string(got) != "too big\n" {
+		t.Fatalf("%d %q; want the worker's own 413", resp.StatusCode, got)
+	}
+}
