@@ -377,7 +377,7 @@ func (c *clientConn) writeRequestHead(w *countingWriter) {
 	req := &c.req
 	w.Write(req.bytes(req.method))
 	w.WriteByte(' ')
-	w.Write(req.bytes(req.target))
+	w.Write(originForm(req.bytes(req.target)))
 	w.WriteString(" HTTP/1.1\r\n")
 	xff := 0
 	for i := range req.headers {
@@ -455,6 +455,30 @@ func (c *clientConn) writeResponseHead(mode bodyFraming, keep bool) {
 		w.WriteString("Connection: keep-alive\r\n")
 	}
 	w.WriteString("\r\n")
+}
+
+// originForm turns an absolute-form target ("http://host/path?q", which
+// clients may send to a proxy) into the origin form a worker expects
+// ("/path?q"); other targets are returned as they are.
+func originForm(target []byte) []byte {
+	rest := target
+	switch {
+	case len(rest) >= 7 && equalFold(rest[:7], "http://"):
+		rest = rest[7:]
+	case len(rest) >= 8 && equalFold(rest[:8], "https://"):
+		rest = rest[8:]
+	default:
+		return target
+	}
+	for i, ch := range rest {
+		if ch == '/' || ch == '?' {
+			if ch == '?' {
+				return append([]byte("/"), rest[i:]...) // rare: allocation is fine
+			}
+			return rest[i:]
+		}
+	}
+	return []byte("/")
 }
 
 // nextRequestID formats a fresh id, UUID-shaped: 8 bytes naming the

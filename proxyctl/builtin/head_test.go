@@ -88,3 +88,17 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestOriginForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b?c":                 "/a/b?c",
+		"*":                      "*",
+		"http://example.com/x?y": "/x?y",
+		"HTTPS://example.com":    "/",
+		"http://h:8080?q=1":      "/?q=1",
+	} {
+		if got := string(originForm([]byte(in))); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
