@@ -161,6 +161,7 @@ func TestTLSListenerWithASelfSignedCertificate(t *testing.T) {
 	up := startGoUpstream(t, dir, 0, echoHandler("w0"))
 	cfg := testConfig(t, "")
 	cfg.Proxy.TLS = config.TLS{Listen: "127.0.0.1:0", SelfSigned: true}
+	cfg.Proxy.ReadHeaderTimeout = 300 * time.Millisecond // also bounds the handshake
 	tlsDir := filepath.Join(dir, "tls")
 	p := startProxy(t, cfg, Options{TLSDir: tlsDir}, up.backend)
 
@@ -178,6 +179,16 @@ func TestTLSListenerWithASelfSignedCertificate(t *testing.T) {
 		}
 		if resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
 			t.Fatalf("TLS state %+v", resp.TLS)
+		}
+		if i == 1 {
+			// Outlive the handshake's deadline on the same connection.
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	s, _ := p.Snapshot(t.Context())
+	for _, l := range s.Listeners {
+		if l.Name == "https" && l.CxTotal != 1 {
+			t.Fatalf("%d TLS connections for 3 keep-alive requests, want 1", l.CxTotal)
 		}
 	}
 	// TLS 1.1 is refused.

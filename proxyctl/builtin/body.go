@@ -45,8 +45,11 @@ func fill(dst *countingWriter, src *bufio.Reader, x extender, d time.Duration) (
 	if src.Buffered() > 0 {
 		return nil, nil
 	}
-	if err := dst.Flush(); err != nil {
-		return err, nil
+	if dst.Buffered() > 0 {
+		dst.extendWrite()
+		if err := dst.Flush(); err != nil {
+			return err, nil
+		}
 	}
 	x.extendRead(d)
 	_, err := src.Peek(1)

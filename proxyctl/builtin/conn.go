@@ -55,15 +55,28 @@ type clientConn struct {
 	idSeq    uint64
 	rdl, wdl deadline
 	in       uint64 // bytes read from the client for this request
-	// linger: the proxy answered and is closing on its own; the client
-	// may still be sending (a refused upload).
-	linger bool
+	// unread: the request's body (or the rest of a refused head) was not
+	// all read. linger: the proxy answered and closes with input unread;
+	// the client may still be sending (a refused upload).
+	unread, linger bool
 }
 
-// countingWriter counts what goes through a bufio.Writer.
+// countingWriter counts what goes through a bufio.Writer, and keeps the
+// connection's write deadline moving while a long body streams out.
 type countingWriter struct {
 	*bufio.Writer
 	n uint64
+
+	conn    net.Conn
+	wdl     *deadline
+	timeout time.Duration // how long one write may block
+}
+
+// extendWrite moves the write deadline before a flush (coalesced).
+func (w *countingWriter) extendWrite() {
+	if t, ok := w.wdl.due(time.Now(), w.timeout); ok {
+		w.conn.SetWriteDeadline(t)
+	}
 }
 
 func (w *countingWriter) Write(b []byte) (int, error) {
@@ -158,8 +171,10 @@ func (c *clientConn) serve() {
 		if err != nil {
 			return
 		}
+		c.conn.SetDeadline(time.Time{}) // from here on rdl and wdl rule
 		c.conn = tc
 	}
+	c.bw.conn, c.bw.wdl, c.bw.timeout = c.conn, &c.wdl, cfg.IdleTimeout
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.conn)
 	for {
@@ -179,6 +194,9 @@ func (c *clientConn) serve() {
 			c.bw.Writer = writerPool.Get().(*bufio.Writer)
 			c.bw.Writer.Reset(c.conn)
 		}
+		// A client that stops reading its responses must not hold the
+		// connection (and a worker's) forever.
+		c.bw.extendWrite()
 		if !c.state.CompareAndSwap(connIdle, connActive) {
 			return // Close got here first
 		}
@@ -246,13 +264,14 @@ func (c *clientConn) handle() bool {
 			return false // closed mid-head: not a request
 		}
 	}
+	c.unread = err != nil
 	lc := &c.l.counters
 	lc.Begin()
 	c.in = uint64(len(c.req.buf))
 	c.bw.n = 0
 	status, keep := c.forward(err, start)
 	lc.End(status, time.Since(start), c.in, c.bw.n)
-	c.linger = !keep && status != 0 && !c.req.connClose
+	c.linger = !keep && status != 0 && c.unread
 	return keep
 }
 

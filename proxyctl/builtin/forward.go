@@ -40,6 +40,7 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 	}
 	keep := !req.connClose && (req.minor >= 1 || req.connKeepAlive)
 	hasBody := req.chunked || req.contentLength > 0
+	c.unread = hasBody
 	if max := p.cfg.Proxy.MaxBodyBytes; max >= 0 && req.contentLength > max {
 		return c.reply(resp413, 413), false
 	}
@@ -56,6 +57,7 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 		}
 		c.in += uint64(req.contentLength)
 		buffered = true
+		c.unread = false
 	}
 	// A request may go again after its connection failed before any
 	// response byte only if it is idempotent and its body (if any) can be
@@ -206,9 +208,8 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 	req := &c.req
 	timeout := p.cfg.Proxy.UpstreamTimeout
 	now := time.Now()
-	if t, ok := uc.wdl.due(now, timeout); ok {
-		uc.conn.SetWriteDeadline(t)
-	}
+	w := countingWriter{Writer: uc.bw, conn: uc.conn, wdl: &uc.wdl, timeout: timeout}
+	w.extendWrite()
 	if t, ok := uc.rdl.due(now, timeout); ok {
 		uc.conn.SetReadDeadline(t)
 	}
@@ -221,7 +222,6 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 		}
 	}()
 
-	w := countingWriter{Writer: uc.bw}
 	c.writeRequestHead(&w)
 	if buffered {
 		w.Write(c.body)
@@ -238,6 +238,7 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 			return 0, attemptClientGone, false, 0, upOut
 		}
 		sendFailed = werr != nil
+		c.unread = sendFailed
 	}
 	upOut = w.n
 	if !sendFailed {

@@ -461,3 +461,26 @@ func TestAnEarlyAnswerToAnUploadIsRelayed(t *testing.T) {
 		t.Fatalf("%d %q; want the worker's own 413", resp.StatusCode, got)
 	}
 }
+
+func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
+	dir := sockDir(t)
+	up := startGoUpstream(t, dir, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(64<<20))
+		chunk := make([]byte, 1<<20)
+		for i := 0; i < 64; i++ {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	cfg := testConfig(t, "")
+	cfg.Proxy.IdleTimeout = 500 * time.Millisecond
+	p := startProxy(t, cfg, Options{}, up.backend)
+	rc := dialRaw(t, p.Addr("http"))
+	rc.send("GET /huge HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	waitFor(t, "the request under way", 5*time.Second, func() bool { return p.InFlight(0) == 1 })
+	waitFor(t, "the stalled client cut off and the worker freed", 10*time.Second, func() bool {
+		s, _ := p.Snapshot(t.Context())
+		return p.InFlight(0) == 0 && s.Listeners[0].CxActive == 0
+	})
+}
