@@ -11,7 +11,7 @@
 # Environment: BIN (whisgee binary, default bin/whisgee), DURATION (per run,
 # default 10s), CONNS (wrk connections, default 64), THREADS (wrk threads,
 # default 2), ROUNDS (runs per proxy, interleaved, each round in a new order;
-# the best counts; default 3).
+# the medians count; default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -144,21 +144,19 @@ to_ms() {
     else printf "%.3f", v }'
 }
 
-declare -A RPS P50 P99 ERRS
+declare -A ALL_RPS ALL_P50 ALL_P99 ERRS
 run_wrk() { # NAME PORT
-  local out
+  local out rps p50 p99 errs
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/")
-  local rps p50 p99 errs
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
   printf '  %-8s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms  %s\n' "$1" "$rps" "$p50" "$p99" "$errs"
-  # Keep the round with the best rate.
-  if [ -z "${RPS[$1]:-}" ] || awk -v a="$rps" -v b="${RPS[$1]}" 'BEGIN { exit !(a > b) }'; then
-    RPS[$1]=$rps; P50[$1]=$p50; P99[$1]=$p99; ERRS[$1]=$errs
-  fi
+  ALL_RPS[$1]+="$rps "; ALL_P50[$1]+="$p50 "; ALL_P99[$1]+="$p99 "; ERRS[$1]+="$errs"
 }
+# median of the numbers given: the middle one (the lower middle of an even count)
+median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "bench-proxy: wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, 2 workers (whisgee bench-upstream) on Unix sockets, $(nproc) cores"
 # Warm every proxy's pools first.
@@ -178,8 +176,10 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "best of $ROUNDS:"
+echo "median of $ROUNDS rounds (each figure on its own):"
+declare -A RPS P50 P99
 for name in whisgee nginx haproxy; do
+  RPS[$name]=$(median "${ALL_RPS[$name]}"); P50[$name]=$(median "${ALL_P50[$name]}"); P99[$name]=$(median "${ALL_P99[$name]}")
   printf '  %-8s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms  %s\n' "$name" "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}" "${ERRS[$name]}"
 done
 awk -v w="${RPS[whisgee]}" -v n="${RPS[nginx]}" -v h="${RPS[haproxy]}" \
