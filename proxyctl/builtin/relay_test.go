@@ -484,3 +484,33 @@ func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
 		return p.InFlight(0) == 0 && s.Listeners[0].CxActive == 0
 	})
 }
+
+func TestStreamedResponsesAreNotHeldBack(t *testing.T) {
+	dir := sockDir(t)
+	next := make(chan struct{})
+	up := startGoUpstream(t, dir, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("User-Agent") == "whisgee-health" {
+			return
+		}
+		io.WriteString(w, "event 1\n")
+		w.(http.Flusher).Flush()
+		<-next // the second event only after the client saw the first
+		io.WriteString(w, "event 2\n")
+	}))
+	p := startProxy(t, testConfig(t, ""), Options{}, up.backend)
+	rc := dialRaw(t, p.Addr("http"))
+	rc.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, len("event 1\n"))
+	if _, err := io.ReadFull(resp.Body, line); err != nil || string(line) != "event 1\n" {
+		t.Fatalf("first event: %q %v (held back by the proxy?)", line, err)
+	}
+	close(next)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "event 2\n" {
+		t.Fatalf("second event: %q", rest)
+	}
+}
