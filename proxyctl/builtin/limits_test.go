@@ -151,4 +151,3 @@ func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
 		return p.InFlight(0) == 0 && s.Listeners[0].CxActive == 0
 	})
 }
-
