@@ -86,8 +86,10 @@ func (p *Proxy) checkOnce(b *backend) {
 	} else {
 		b.check.passes = 0
 		b.check.fails++
-		// An unknown worker fails at once: it has never served.
-		if b.health.Load() == healthUp && b.check.fails >= hc.Fall || b.health.Load() == healthUnknown {
+		// A new worker, too, needs Fall failures to be called unhealthy:
+		// a slow import at startup is not yet a verdict (it gets no
+		// traffic while unknown anyway).
+		if b.health.Load() != healthDown && b.check.fails >= hc.Fall {
 			flip = healthDown
 		}
 	}

@@ -112,14 +112,15 @@ func TestConnectionGaugesReturnToZero(t *testing.T) {
 
 func TestConnectFailuresAreCountedAndRetried(t *testing.T) {
 	dir := sockDir(t)
-	up := startGoUpstream(t, dir, 1, echoHandler("w1"))
-	p := startProxy(t, testConfig(t, ""), Options{}, up.backend)
-	// A worker whose socket is gone, yet still believed healthy.
-	gone := supervisor.Backend{ID: 0, Network: "unix", Address: dir + "/gone.sock"}
-	p.SetWorkers([]supervisor.Backend{gone, up.backend})
-	p.backendByID(0).health.Store(healthUp)
+	up0 := startGoUpstream(t, dir, 0, echoHandler("w0"))
+	up1 := startGoUpstream(t, dir, 1, echoHandler("w1"))
+	cfg := testConfig(t, "")
+	cfg.Workers.Health.Interval = time.Hour // the verdict stays "healthy"
+	p := startProxy(t, cfg, Options{}, up0.backend, up1.backend)
+	// Worker 0's socket vanishes between two checks: connects fail.
+	up0.stop()
 	c := client()
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 30; i++ { // each picks worker 0 first half the time
 		// POST too: nothing was sent when the connect failed.
 		resp, err := c.Post("http://"+p.Addr("http")+"/", "text/plain", nil)
 		if err != nil {
