@@ -81,22 +81,32 @@ func addressJSON(addr string) map[string]any {
 	return map[string]any{"pipe": map[string]any{"path": addr}}
 }
 
-// Info is what /server_info reports beside the snapshot.
+// Info is what /server_info and /ready report beside the snapshot.
 type Info struct {
 	// Version is whisgee's version.
 	Version string
 	// StartedAt is when the proxy started.
 	StartedAt time.Time
+	// State is Envoy's server state: "LIVE", or "DRAINING" while the proxy
+	// shuts down (then /ready answers 503). If nil, always "LIVE".
+	State func() string
+}
+
+func (i Info) state() string {
+	if i.State == nil {
+		return "LIVE"
+	}
+	return i.State()
 }
 
 // ServerInfo renders /server_info: Envoy's fields that matter (version,
-// state LIVE, uptimes as "Ns" durations), with the version saying the
+// state, uptimes as "Ns" durations), with the version saying the
 // engine is whisgee's own.
 func ServerInfo(info Info, now time.Time) []byte {
 	up := strconv.FormatInt(int64(now.Sub(info.StartedAt).Seconds()), 10) + "s"
 	b, _ := json.Marshal(map[string]any{
 		"version":              "whisgee-builtin/" + info.Version,
-		"state":                "LIVE",
+		"state":                info.state(),
 		"hot_restart_version":  "disabled",
 		"uptime_current_epoch": up,
 		"uptime_all_epochs":    up,
@@ -165,7 +175,12 @@ func Handler(snap SnapshotFunc, info Info) http.Handler {
 		send(w, "text/plain; charset=UTF-8", ClustersText(s))
 	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
-		send(w, "text/plain; charset=UTF-8", []byte("LIVE\n"))
+		// As Envoy: 200 LIVE, else 503 with the state's name.
+		st := info.state()
+		if st != "LIVE" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		send(w, "text/plain; charset=UTF-8", []byte(st+"\n"))
 	})
 	mux.HandleFunc("GET /server_info", func(w http.ResponseWriter, r *http.Request) {
 		send(w, "application/json", ServerInfo(info, time.Now()))

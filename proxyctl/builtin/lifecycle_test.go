@@ -39,15 +39,30 @@ func TestCloseLetsInFlightRequestsFinish(t *testing.T) {
 		result <- string(body)
 	}()
 	<-started
-	addr := p.Addr("http")
+	addr, admin := p.Addr("http"), p.Addr("admin")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	if err := p.Close(ctx); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	// While requests drain, the admin endpoint says so, as Envoy's does.
+	waitFor(t, "/ready to answer 503 DRAINING", 5*time.Second, func() bool {
+		resp, err := http.Get("http://" + admin + "/ready")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 503 && string(body) == "DRAINING\n"
+	})
+	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if took := time.Since(start); took < 200*time.Millisecond {
 		t.Fatalf("Close returned after %s, before the 300ms request finished", took)
+	}
+	if _, err := http.Get("http://" + admin + "/ready"); err == nil {
+		t.Fatal("admin endpoint still up after Close")
 	}
 	if got := <-result; got != "done" {
 		t.Fatalf("in-flight request during Close: %q", got)

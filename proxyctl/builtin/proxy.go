@@ -186,7 +186,12 @@ func (p *Proxy) Start(ctx context.Context) error {
 		}
 		p.adminAddr = ln.Addr().String()
 		p.admin = &http.Server{
-			Handler:           admin.Handler(p.Snapshot, admin.Info{Version: p.opts.Version, StartedAt: p.startedAt}),
+			Handler: admin.Handler(p.Snapshot, admin.Info{Version: p.opts.Version, StartedAt: p.startedAt, State: func() string {
+				if p.closing.Load() {
+					return "DRAINING"
+				}
+				return "LIVE"
+			}}),
 			ReadHeaderTimeout: 5 * time.Second,
 		}
 		go p.admin.Serve(ln)
@@ -247,10 +252,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 	for _, l := range p.listeners {
 		l.ln.Close()
 	}
-	var adminErr error
-	if p.admin != nil {
-		adminErr = p.admin.Shutdown(ctx)
-	}
 	p.connsMu.Lock()
 	for c := range p.conns {
 		c.closeIfIdle()
@@ -274,13 +275,18 @@ func (p *Proxy) Close(ctx context.Context) error {
 		}
 		<-done
 	}
+	// The admin endpoint stays up while requests drain (/ready says
+	// DRAINING), and goes last.
+	if p.admin != nil {
+		p.admin.Close()
+	}
 	p.cancel()
 	p.loops.Wait()
 	for _, b := range *p.backends.Load() {
 		b.removed.Store(true)
 		b.closeIdle()
 	}
-	return errors.Join(err, adminErr)
+	return err
 }
 
 // SetWorkers replaces the set of workers. A worker keeps its pool, stats
