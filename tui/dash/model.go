@@ -34,6 +34,10 @@ type Options struct {
 	Styles *theme.Styles
 	// Keys are the key bindings. If zero, DefaultKeyMap().
 	Keys *KeyMap
+	// Actor is the name the Client gives the daemon for the audit trail
+	// (control.Client.Actor). The daemon's audit events of this actor are
+	// left out: the dashboard writes its own line, with the result.
+	Actor string
 	// Context bounds the dashboard's requests and streams. If nil,
 	// context.Background(); Run cancels it when the dashboard quits.
 	Context context.Context
@@ -52,6 +56,7 @@ type Model struct {
 	client  Client
 	refresh time.Duration
 	ro      bool
+	actor   string
 	styles  *theme.Styles
 	keys    KeyMap
 	help    help.Model
@@ -126,7 +131,7 @@ func New(opts Options) Model {
 	in.Placeholder = "filter workers and events"
 	in.CharLimit = 100
 	return Model{
-		ctx: ctx, client: opts.Client, refresh: refresh, ro: opts.ReadOnly,
+		ctx: ctx, client: opts.Client, refresh: refresh, ro: opts.ReadOnly, actor: opts.Actor,
 		styles: st, keys: keys, help: h,
 		events: newEventsPane(st), table: newWorkersTable(st),
 		window: windows[0], pending: map[int]action{}, filter: in,

@@ -425,3 +425,16 @@ func TestPlainSummary(t *testing.T) {
 		t.Error("plain summary has escape codes")
 	}
 }
+
+func TestOwnAuditEventsAreNotDoubled(t *testing.T) {
+	m := New(Options{Client: &recorder{}, Actor: "dash-7"})
+	m = step(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
+	m = step(t, m, statusMsg{poll: m.poll, at: t0, status: fixture(2, t0, 1)})
+	for i, msg := range []string{"dash-7: restart of worker 1 requested", "ctl: scale to 3 workers requested"} {
+		m = step(t, m, eventMsg{gen: m.evGen, ev: supervisor.Event{Seq: uint64(i + 1), Time: t0, Kind: supervisor.EventAction, Worker: -1, Message: msg}})
+	}
+	v := m.View()
+	if strings.Contains(v, "dash-7: restart") || !strings.Contains(v, "ctl: scale to 3") {
+		t.Errorf("own audit event shown, or another actor's hidden:\n%s", v)
+	}
+}

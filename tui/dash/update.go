@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -253,6 +254,9 @@ func (m Model) onTraffic(msg trafficMsg) (tea.Model, tea.Cmd) {
 // applyEvent shows an event and, when it is newer than the last Status,
 // applies it to the row at once, so progress shows before the next poll.
 func (m *Model) applyEvent(ev supervisor.Event) {
+	if ev.Kind == supervisor.EventAction && m.actor != "" && strings.HasPrefix(ev.Message, m.actor+": ") {
+		return // our own action: the audit line comes from onActionDone
+	}
 	m.events.AddEvent(ev)
 	if ev.Worker < 0 || !ev.Time.After(m.frame.At) {
 		return
