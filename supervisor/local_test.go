@@ -34,11 +34,7 @@ type stack struct {
 func newStack(t *testing.T, yaml string) *stack {
 	t.Helper()
 	py := testenv.PythonWith(t)
-	dir, err := os.MkdirTemp("", "wg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testenv.ShortDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(testApp), 0o644); err != nil {
 		t.Fatal(err)
 	}

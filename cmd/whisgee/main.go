@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/whisgee/whisgee/supervisor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,6 +35,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print whisgee's version", runVersion},
+		"up":      {"run the stack (proxy + workers) in the foreground", runUp},
+		"ctl":     {"control a running stack: status, restart, scale, stop, start, logs", runCtl},
 	}
 }
 
@@ -42,6 +46,8 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
+	// When whisgee re-executes itself to start a worker, become the worker.
+	supervisor.MaybeRunShim()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -112,4 +118,21 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{err.Error()}
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments (`logs 2 -n 50`), and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }
