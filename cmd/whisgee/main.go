@@ -37,6 +37,8 @@ func commands() map[string]command {
 		"version": {"print whisgee's version", runVersion},
 		"up":      {"run the stack (proxy + workers) in the foreground", runUp},
 		"ctl":     {"control a running stack: status, restart, scale, stop, start, logs", runCtl},
+		"dash":    {"the live dashboard of a running stack (quitting leaves it running)", runDash},
+		"demo":    {"the demo stack with its traffic generator and the dashboard; q stops all", runDemo},
 	}
 }
 

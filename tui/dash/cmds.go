@@ -89,6 +89,7 @@ type actionDoneMsg struct {
 	result string
 	err    error
 	took   time.Duration
+	at     time.Time // when it ended
 }
 
 // trafficMsg reports a change of the traffic generator.
@@ -199,7 +200,11 @@ func runAction(ctx context.Context, c Client, a action) tea.Cmd {
 		case actStart:
 			res, err = c.StartWorker(ctx, a.worker)
 		}
-		return actionDoneMsg{act: a, result: res.Message, err: err, took: time.Since(start)}
+		took := time.Since(start)
+		if res.Took > 0 {
+			took = res.Took
+		}
+		return actionDoneMsg{act: a, result: res.Message, err: err, took: took, at: time.Now()}
 	}
 }
 

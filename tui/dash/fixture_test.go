@@ -19,6 +19,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	supervisor.MaybeRunShim() // the flow test's workers start through this binary
 	// Goldens and assertions read plain text: no colour codes.
 	lipgloss.SetColorProfile(termenv.Ascii)
 	os.Exit(m.Run())

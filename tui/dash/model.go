@@ -50,6 +50,9 @@ var windows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 // (draining, stopping, starting, healthy) shows live in the row.
 const actionPoll = 250 * time.Millisecond
 
+// firstRatePoll is the wait for the second snapshot, the first with rates.
+const firstRatePoll = 250 * time.Millisecond
+
 // Model is the root of the dashboard.
 type Model struct {
 	ctx     context.Context
@@ -223,8 +226,14 @@ func (m Model) onStatus(msg statusMsg) (tea.Model, tea.Cmd) {
 	}
 	if msg.poll == m.poll {
 		every := m.refresh
-		if len(m.pending) > 0 && !m.stale {
+		switch {
+		case m.stale:
+		case len(m.pending) > 0:
 			every = min(every, actionPoll)
+		case m.have && !m.frame.Totals.Valid:
+			// Rates need a second snapshot: take it soon, so live figures
+			// show within a fraction of a second of starting.
+			every = min(every, firstRatePoll)
 		}
 		cmds = append(cmds, pollTick(every, m.poll))
 	}

@@ -192,7 +192,7 @@ func TestRestartAsksFirstWithFocusOnNo(t *testing.T) {
 		t.Error("worker 2 still marked pending after the action ended")
 	}
 	v := m.View()
-	if !strings.Contains(v, "you") || !strings.Contains(v, "restart worker 2: ok, restarted") {
+	if !strings.Contains(v, "you") || !strings.Contains(v, "restart worker 2 → ok in 1s: restarted") {
 		t.Errorf("no audit line for the restart:\n%s", v)
 	}
 }
@@ -405,7 +405,7 @@ func TestActionFailureIsReported(t *testing.T) {
 	m, cmd := stepCmd(t, m, confirmMsg{act: m.dialog.act, yes: true})
 	m = step(t, m, await[actionDoneMsg](t, cmd))
 	v := m.View()
-	if !strings.Contains(v, "restart worker 1: failed: busy") {
+	if !strings.Contains(v, "restart worker 1 → failed after") {
 		t.Errorf("failure not shown:\n%s", v)
 	}
 }

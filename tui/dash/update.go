@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -215,18 +216,22 @@ func (m *Model) syncPending() {
 func (m Model) onActionDone(msg actionDoneMsg) (tea.Model, tea.Cmd) {
 	delete(m.pending, msg.act.worker)
 	m.syncPending()
-	line := eventLine{time: m.now.Add(msg.took), kind: kindAudit, worker: msg.act.worker}
-	took := msg.took.Round(100_000_000).String()
+	at := msg.at
+	if at.IsZero() {
+		at = m.now
+	}
+	line := eventLine{time: at, kind: kindAudit, worker: msg.act.worker}
+	took := msg.took.Round(time.Millisecond).String()
 	if msg.err != nil {
-		line.text = msg.act.String() + ": failed: " + msg.err.Error()
+		line.text = msg.act.String() + " → failed after " + took + ": " + msg.err.Error()
 		line.bad = true
-		m.notice = line.text
+		m.notice = msg.act.String() + " failed: " + msg.err.Error()
 	} else {
-		res := msg.result
-		if res == "" {
-			res = "done"
+		line.text = msg.act.String() + " → ok in " + took
+		// The daemon's own message only repeats that, unless it says more.
+		if msg.result != "" && !strings.Contains(msg.result, "done in") {
+			line.text += ": " + msg.result
 		}
-		line.text = msg.act.String() + ": ok, " + res + " (" + took + ")"
 	}
 	m.events.Add(line)
 	if m.quitting {
