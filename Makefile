@@ -25,10 +25,12 @@ test:
 test-short:
 	$(GO) test -count=1 -short ./...
 
-## bench: Go benchmarks and the proxy benchmark against nginx and haproxy
+## bench: Go benchmarks, the proxy benchmark against nginx and haproxy, and
+## the dashboard's CPU, memory and time to first frame
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./stats/ ./proxyctl/...
+	$(GO) test -run '^$$' -bench . -benchmem ./stats/ ./proxyctl/... ./tui/dash/
 	./scripts/bench-proxy.sh
+	./scripts/bench-dash.sh
 
 ## fuzz: a minute of fuzzing the config loader
 fuzz:

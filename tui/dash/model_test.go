@@ -130,9 +130,16 @@ func TestStateEventShowsInRowAtOnce(t *testing.T) {
 	if !strings.Contains(row, "draining") {
 		t.Errorf("row does not show draining: %q", row)
 	}
+	// An exit empties the pid and shows how the process ended.
+	exit := supervisor.Event{Seq: 12, Time: t0.Add(200 * time.Millisecond), Kind: supervisor.EventExit, Worker: 2,
+		ExitCode: -9, Message: "worker-2 pid 1002 exited: signal 9 (killed)"}
+	m = step(t, m, eventMsg{gen: m.evGen, ev: exit})
+	if r := m.table.row(2); r.PID != 0 || r.LastExit != "signal 9 (killed)" {
+		t.Errorf("after an exit event: pid %d, last exit %q", r.PID, r.LastExit)
+	}
 	// An event older than the status is shown but not applied: the status
 	// is newer.
-	old := supervisor.Event{Seq: 11, Time: t0.Add(-time.Minute), Kind: supervisor.EventState, Worker: 1, State: "stopped"}
+	old := supervisor.Event{Seq: 13, Time: t0.Add(-time.Minute), Kind: supervisor.EventState, Worker: 1, State: "stopped"}
 	m = step(t, m, eventMsg{gen: m.evGen, ev: old})
 	if r := m.table.row(1); r.State != supervisor.StateRunning {
 		t.Errorf("an old event changed worker 1 to %s", r.State)

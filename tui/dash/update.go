@@ -279,8 +279,12 @@ func (m *Model) applyEvent(ev supervisor.Event) {
 		r.StartedAt = ev.Time
 	case supervisor.EventExit:
 		r.PID = 0
-		r.LastExit = ev.Message
 		r.LastExitCode = ev.ExitCode
+		// "worker-2 pid 812 exited: signal 9 (killed)": the status's LastExit
+		// is the part after "exited: "; the next poll brings it anyway.
+		if _, how, ok := strings.Cut(ev.Message, "exited: "); ok {
+			r.LastExit = how
+		}
 	case supervisor.EventHealth:
 		r.Healthy = ev.State == "healthy"
 	}

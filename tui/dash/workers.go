@@ -305,6 +305,9 @@ func cellText(r *Row, col int, now time.Time, w int) string {
 	case "STATE":
 		return string(r.State)
 	case "UP":
+		if r.PID != 0 && r.Uptime(now) <= 0 {
+			return "0s" // spawned after the last poll
+		}
 		return fmtAge(r.Uptime(now))
 	case "RST":
 		return strconv.Itoa(r.Restarts)
