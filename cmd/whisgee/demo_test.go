@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,7 @@ func startTmux(t *testing.T, w, h int, env []string, argv ...string) *tmuxTerm {
 	args = append(append(append(args, env...), "TERM=xterm-256color"), argv...)
 	tm.run(args...)
 	tm.run("-S", tm.sock, "set-option", "-t", "e2e", "remain-on-exit", "on")
+	tm.run("-S", tm.sock, "set-option", "-t", "e2e", "history-limit", "10000")
 	t.Cleanup(func() { _ = exec.Command(tm.tmux, "-S", tm.sock, "kill-server").Run() })
 	return tm
 }
@@ -83,13 +85,26 @@ func (tm *tmuxTerm) exitStatus(timeout time.Duration) int {
 	tm.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		out := strings.TrimSpace(tm.run("-S", tm.sock, "display-message", "-p", "-t", "e2e", "#{pane_dead} #{pane_dead_status}"))
-		if dead, status, ok := strings.Cut(out, " "); ok && dead == "1" {
-			n, _ := strconv.Atoi(status)
+		out := strings.Fields(tm.run("-S", tm.sock, "display-message", "-p", "-t", "e2e", "#{pane_dead} s#{pane_dead_status} g#{pane_dead_signal}"))
+		if len(out) == 3 && out[0] == "1" {
+			if sig := strings.TrimPrefix(out[2], "g"); sig != "" {
+				tm.t.Fatalf("the program was killed by signal %s; the pane shows:\n%s", sig, tm.screen(false))
+			}
+			n, _ := strconv.Atoi(strings.TrimPrefix(out[1], "s"))
 			return n
 		}
 		if time.Now().After(deadline) {
-			tm.t.Fatalf("the program did not exit within %s; the screen shows:\n%s", timeout, tm.screen(false))
+			// Ask the Go runtime where it is stuck: SIGQUIT prints every
+			// goroutine's stack on the pane.
+			pid, _ := strconv.Atoi(strings.TrimSpace(tm.run("-S", tm.sock, "display-message", "-p", "-t", "e2e", "#{pane_pid}")))
+			tty := strings.TrimPrefix(strings.TrimSpace(tm.run("-S", tm.sock, "display-message", "-p", "-t", "e2e", "#{pane_tty}")), "/dev/")
+			tm.t.Logf("pane pid %d; processes holding %s:\n%s", pid, tty, holders("/dev/"+tty))
+			if pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGQUIT)
+				time.Sleep(time.Second) // let the dump reach the pane
+			}
+			hist := tm.run("-S", tm.sock, "capture-pane", "-p", "-S", "-5000", "-t", "e2e")
+			tm.t.Fatalf("the program did not exit within %s; the pane shows:\n%s", timeout, hist)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -227,4 +242,25 @@ func TestDemoPlainWithoutTerminal(t *testing.T) {
 	if len(socks) > 0 {
 		t.Errorf("sockets left in the kept run directory: %v", socks)
 	}
+}
+
+// holders lists the processes with dev open, and their state, to tell a
+// program that did not exit from a child that kept its terminal.
+func holders(dev string) string {
+	var b strings.Builder
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	seen := map[string]bool{}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && target == dev {
+			proc := strings.Split(fd, "/")[2]
+			if seen[proc] {
+				continue
+			}
+			seen[proc] = true
+			stat, _ := os.ReadFile("/proc/" + proc + "/stat")
+			cmdline, _ := os.ReadFile("/proc/" + proc + "/cmdline")
+			fmt.Fprintf(&b, "%s %s\n", strings.TrimSpace(string(stat))[:min(60, len(stat))], strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return b.String()
 }
