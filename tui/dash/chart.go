@@ -69,6 +69,16 @@ func resample(pts []Point, get func(*Point) float64, end time.Time, window time.
 // width cells wide and height rows high. NaN values draw nothing; a value
 // above zero always shows at least one dot.
 func brailleArea(vals []float64, top float64, width, height int) []string {
+	return braille([][]float64{vals}, top, width, height, true)
+}
+
+// brailleLines draws each series as a line: one dot per sample, joined to
+// the previous sample by a vertical run, so several series stay apart.
+func brailleLines(series [][]float64, top float64, width, height int) []string {
+	return braille(series, top, width, height, false)
+}
+
+func braille(series [][]float64, top float64, width, height int, fill bool) []string {
 	if width <= 0 || height <= 0 {
 		return nil
 	}
@@ -76,19 +86,38 @@ func brailleArea(vals []float64, top float64, width, height int) []string {
 	for i := range cells {
 		cells[i] = 0x2800
 	}
-	levels := float64(height * 4)
-	for x := 0; x < width*2 && x < len(vals); x++ {
-		v := vals[x]
+	levels := height * 4
+	// level is the dot count from the bottom for v, 0 for nothing.
+	level := func(v float64) int {
 		if math.IsNaN(v) || v <= 0 || top <= 0 {
-			continue
+			return 0
 		}
-		dots := int(math.Round(v / top * levels))
-		dots = min(max(dots, 1), height*4)
-		col := x / 2
-		for d := 0; d < dots; d++ {
-			// d counts dots from the bottom.
-			row := height - 1 - d/4
-			cells[row*width+col] |= brailleBits[x%2][3-d%4]
+		return min(max(int(math.Round(v/top*float64(levels))), 1), levels)
+	}
+	set := func(x, d int) { // d counts dots from the bottom, from 0
+		row := height - 1 - d/4
+		cells[row*width+x/2] |= brailleBits[x%2][3-d%4]
+	}
+	for _, vals := range series {
+		prev := 0
+		for x := 0; x < width*2 && x < len(vals); x++ {
+			n := level(vals[x])
+			switch {
+			case n == 0:
+			case fill:
+				for d := 0; d < n; d++ {
+					set(x, d)
+				}
+			default:
+				lo, hi := n-1, n-1
+				if prev > 0 {
+					lo, hi = min(lo, prev-1), max(hi, prev-1)
+				}
+				for d := lo; d <= hi; d++ {
+					set(x, d)
+				}
+			}
+			prev = n
 		}
 	}
 	lines := make([]string, height)
@@ -124,15 +153,25 @@ func maxOf(vals []float64) float64 {
 	return m
 }
 
-// chart renders a titled area chart with a y-axis label column.
-func chart(vals []float64, width, height int, label func(float64) string) []string {
+// chart renders series with a y-axis label column: one series as a
+// filled area, several as lines.
+func chart(series [][]float64, width, height int, label func(float64) string) []string {
 	const axis = 6
 	plotW := width - axis - 1
-	if plotW < 4 || height < 1 {
+	if plotW < 4 || height < 1 || len(series) == 0 {
 		return nil
 	}
-	top := niceMax(maxOf(vals))
-	plot := brailleArea(vals, top, plotW, height)
+	peak := 0.0
+	for _, vals := range series {
+		peak = max(peak, maxOf(vals))
+	}
+	top := niceMax(peak)
+	var plot []string
+	if len(series) == 1 {
+		plot = brailleArea(series[0], top, plotW, height)
+	} else {
+		plot = brailleLines(series, top, plotW, height)
+	}
 	out := make([]string, height)
 	for r, line := range plot {
 		lbl := ""

@@ -66,3 +66,18 @@ func TestTrackerDropsOldHistory(t *testing.T) {
 		t.Errorf("history spans %s, over %s", span, historySpan)
 	}
 }
+
+func TestBrailleLinesKeepSeriesApart(t *testing.T) {
+	// One cell wide, one row (4 levels), top 4: a flat series at 1 and one
+	// at 4 light the bottom and the top dots of both columns, not between.
+	got := brailleLines([][]float64{{1, 1}, {4, 4}}, 4, 1, 1)
+	want := string(rune(0x2800 + 0x40 + 0x80 + 0x01 + 0x08))
+	if got[0] != want {
+		t.Errorf("got %q, want %q", got[0], want)
+	}
+	// A jump from 1 to 4 is joined by a vertical run in the second column.
+	got = brailleLines([][]float64{{1, 4}}, 4, 1, 1)
+	if want := string(rune(0x2800 + 0x40 + 0x08 + 0x10 + 0x20 + 0x80)); got[0] != want {
+		t.Errorf("got %q, want %q", got[0], want)
+	}
+}

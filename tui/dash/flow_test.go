@@ -24,6 +24,17 @@ import (
 // app on real Python workers) for the test, and stops it at the end.
 func startDaemon(t *testing.T, workers int, traffic bool) (*config.Config, *control.Client) {
 	t.Helper()
+	cfg := demoConfig(t, workers, traffic)
+	runDaemon(t, cfg)
+	c := control.NewClient(cfg.Control.Socket)
+	c.Actor = "dash-test"
+	t.Cleanup(c.Close)
+	return cfg, c
+}
+
+// demoConfig is the config of a demo stack in a short temp dir.
+func demoConfig(t *testing.T, workers int, traffic bool) *config.Config {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Python workers")
 	}
@@ -57,6 +68,13 @@ demo:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// runDaemon starts a daemon for cfg; it stops at the end of the test, or
+// earlier through the returned Daemon.
+func runDaemon(t *testing.T, cfg *config.Config) *daemon.Daemon {
+	t.Helper()
 	d, err := daemon.New(cfg, daemon.Options{Version: "test", Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -66,17 +84,16 @@ demo:
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := d.Stop(ctx); err != nil {
-			t.Errorf("stopping the daemon: %v", err)
-		}
-	})
-	c := control.NewClient(cfg.Control.Socket)
-	c.Actor = "dash-test"
-	t.Cleanup(c.Close)
-	return cfg, c
+	t.Cleanup(func() { stopDaemon(t, d) })
+	return d
+}
+
+func stopDaemon(t *testing.T, d *daemon.Daemon) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := d.Stop(ctx); err != nil {
+		t.Errorf("stopping the daemon: %v", err)
+	}
 }
 
 // seen is what the dashboard showed after an Update: its screen and a
@@ -245,4 +262,34 @@ func TestFlowAgainstRealDaemon(t *testing.T) {
 	if !strings.Contains(s.view, "workers 5/5 running") {
 		t.Errorf("after +, the screen does not say 5/5:\n%s", s.view)
 	}
+}
+
+// TestFlowRidesOutADaemonRestart: the daemon goes away (stale banner, last
+// data kept), a new one starts on the same socket, and the dashboard picks
+// it up by itself, events included.
+func TestFlowRidesOutADaemonRestart(t *testing.T) {
+	cfg := demoConfig(t, 2, false)
+	first := runDaemon(t, cfg)
+	c := control.NewClient(cfg.Control.Socket)
+	t.Cleanup(c.Close)
+	f := startFlow(t, c, 120, 36)
+	s := f.until("2 healthy workers", 30*time.Second, allServing(2))
+	old := pids(s.rows)
+
+	stopDaemon(t, first)
+	s = f.until("the stale banner", 10*time.Second, func(s seen) bool { return strings.Contains(s.view, "STALE") })
+	// The last data stays (the shutdown's events show the workers stopping).
+	if len(s.rows) != 2 || !strings.Contains(s.view, "worker-1 stopping: shutdown") || !strings.Contains(s.view, "lost the daemon") {
+		t.Errorf("while stale the last data or the note is missing:\n%s", s.view)
+	}
+
+	runDaemon(t, cfg)
+	f.until("the new daemon's workers and events", 30*time.Second, func(s seen) bool {
+		p := pids(s.rows)
+		if strings.Contains(s.view, "STALE") || !allServing(2)(s) || p[0] == old[0] || p[1] == old[1] {
+			return false
+		}
+		// The new daemon's spawn events arrive on a new subscription.
+		return strings.Contains(s.view, fmt.Sprintf("spawned pid %d", p[0])) && strings.Contains(s.view, "answers again")
+	})
 }

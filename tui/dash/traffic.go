@@ -61,14 +61,19 @@ func (m *Model) trafficView(chartH int) string {
 	b.WriteString("\n")
 	b.WriteString(rule(m.styles, "req/s · last "+win, leftW))
 	b.WriteString(" ")
-	b.WriteString(rule(m.styles, "latency p99 · last "+win, rightW))
+	b.WriteString(rule(m.styles, "latency p50 · p95 · p99 · last "+win, rightW))
 
 	hist := m.tracker.History()
 	end := m.frame.At
 	reqVals := resample(hist, func(p *Point) float64 { return p.ReqRate }, end, m.window, (leftW-7)*2)
-	latVals := resample(hist, func(p *Point) float64 { return p.P99 }, end, m.window, (rightW-7)*2)
-	left := chart(reqVals, leftW, chartH, fmtRate)
-	right := chart(latVals, rightW, chartH, func(v float64) string {
+	latN := (rightW - 7) * 2
+	lat := [][]float64{
+		resample(hist, func(p *Point) float64 { return p.P50 }, end, m.window, latN),
+		resample(hist, func(p *Point) float64 { return p.P95 }, end, m.window, latN),
+		resample(hist, func(p *Point) float64 { return p.P99 }, end, m.window, latN),
+	}
+	left := chart([][]float64{reqVals}, leftW, chartH, fmtRate)
+	right := chart(lat, rightW, chartH, func(v float64) string {
 		if v <= 0 {
 			return "0"
 		}

@@ -158,8 +158,8 @@ func (m *Model) banners() []string {
 	var out []string
 	st := m.styles
 	if m.stale {
-		msg := fmt.Sprintf("STALE: the daemon has not answered since %s (%s); retrying every %s",
-			m.staleSince.Format("15:04:05"), m.lastErr, m.refresh)
+		msg := fmt.Sprintf("STALE since %s, retrying every %s: %s",
+			m.staleSince.Format("15:04:05"), m.refresh, m.lastErr)
 		out = append(out, st.Banner.Render(fit(msg, m.width-2)))
 	}
 	if m.ro {
