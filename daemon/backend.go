@@ -36,6 +36,9 @@ func (b *backend) Status(ctx context.Context) (control.Status, error) {
 			Admin:        d.cfg.Proxy.Admin,
 		},
 	}
+	if v, ok := d.latest.Load().(string); ok {
+		st.Daemon.LatestProxy = v
+	}
 	ws, err := d.sup.Workers(ctx)
 	if err != nil {
 		return st, fmt.Errorf("supervisor: %w", err)
@@ -101,6 +104,19 @@ func (b *backend) StartWorker(ctx context.Context, id int, actor string) (contro
 
 func (b *backend) Signal(ctx context.Context, id int, sig, actor string) (control.Result, error) {
 	return b.audit(actor, fmt.Sprintf("signal %s to worker %d", sig, id), id, func() error { return b.d.sup.Signal(ctx, id, sig) })
+}
+
+func (b *backend) Reload(ctx context.Context, actor string) (control.Result, error) {
+	var msg string
+	res, err := b.audit(actor, "config reload", -1, func() error {
+		var err error
+		msg, err = b.d.Reload(ctx)
+		return err
+	})
+	if err == nil {
+		res.Message = msg
+	}
+	return res, err
 }
 
 func (b *backend) Logs(ctx context.Context, id, n int) ([]supervisor.LogLine, error) {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/whisgee/whisgee/assets"
@@ -54,6 +55,7 @@ type Daemon struct {
 	facts   facts
 	started time.Time
 
+	latest   atomic.Value // string: the newest proxy release, when known
 	stopOnce sync.Once
 	stopErr  error
 	done     chan struct{}
@@ -140,6 +142,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.startSupervisor(ctx, runner); err != nil {
 		return err
 	}
+	d.lookUpLatestProxy()
 
 	if d.cfg.Proxy.Listen != "off" {
 		d.traffic = newTraffic(d.cfg, "http://"+d.cfg.Proxy.Listen)

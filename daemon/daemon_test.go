@@ -157,3 +157,30 @@ func TestStopRemovesTheControlSocket(t *testing.T) {
 		t.Fatalf("status after stop: %v", err)
 	}
 }
+
+func TestReloadAppliesTheWorkerCountAndRefusesFixedKeys(t *testing.T) {
+	d, c := startDaemon(t, "workers: {count: 1}\n")
+	waitRunning(t, c, 1)
+	ctx := context.Background()
+	orig, err := os.ReadFile(d.cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(d.cfg.Path, []byte(strings.Replace(string(orig), "count: 1", "count: 2", 1)), 0o644)
+	res, err := c.Reload(ctx)
+	if err != nil || !strings.Contains(res.Message, "scaled to 2 workers") {
+		t.Fatalf("reload: %+v %v", res, err)
+	}
+	waitRunning(t, c, 2)
+	// A key that needs a restart is refused, and nothing changes.
+	os.WriteFile(d.cfg.Path, []byte(strings.Replace(string(orig), "ctl.sock", "other.sock", 1)), 0o644)
+	if _, err := c.Reload(ctx); err == nil || !strings.Contains(err.Error(), "control.socket changed") {
+		t.Fatalf("reload with a new control socket: %v", err)
+	}
+	// A broken file is refused with its line.
+	os.WriteFile(d.cfg.Path, []byte("app: {module: [\n"), 0o644)
+	if _, err := c.Reload(ctx); err == nil || !strings.Contains(err.Error(), "malformed YAML") {
+		t.Fatalf("reload of a broken file: %v", err)
+	}
+	waitRunning(t, c, 2)
+}

@@ -21,6 +21,7 @@ Commands:
   status [--json]             workers and proxy counters
   restart [--rolling] [ID...] safe restart (drain, graceful stop, health check)
   scale N                     run N workers (removed ones drain first)
+  reload                      re-read the config file (Envoy: hot restart)
   stop ID | start ID          stop a worker and keep it stopped, or start it
   signal ID SIG               send a signal (HUP, USR1, ...) to a worker
   logs ID [-n N] [-f]         a worker's output, -f to follow
@@ -127,6 +128,11 @@ func runCtl(ctx context.Context, args []string) error {
 			return usageError{fmt.Sprintf("scale: want a number of workers of at least 1, got %q", pos[0])}
 		}
 		return printResult(c.Scale(ctx, count))
+	case "reload":
+		if err := wantArgs(pos, 0, "reload takes no arguments"); err != nil {
+			return err
+		}
+		return printResult(c.Reload(ctx))
 	case "stop", "start":
 		if err := wantArgs(pos, 1, sub+" takes one worker id, e.g. "+sub+" 2"); err != nil {
 			return err

@@ -66,7 +66,23 @@ func upWith(ctx context.Context, cfg *config.Config, out io.Writer, quiet, logs 
 		fmt.Fprintf(out, "whisgee up: %d workers behind %s; control socket %s; Ctrl+C stops\n",
 			cfg.Workers.Count, proxyURLs(cfg), cfg.Control.Socket)
 	}
-	<-ctx.Done()
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			waiting = false
+		case <-hups:
+			// SIGHUP re-reads the config, as operators expect of a daemon.
+			msg, err := d.Reload(ctx)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "whisgee up: reload: %v\n", err)
+			} else if !quiet {
+				fmt.Fprintln(out, "whisgee up: "+msg)
+			}
+		}
+	}
 	// Give workers their graceful timeout; a second signal cuts it short.
 	stopCtx, stopNow := context.WithTimeout(context.Background(), cfg.Workers.GracefulTimeout+10*time.Second)
 	defer stopNow()
