@@ -97,7 +97,7 @@ func demoWith(ctx context.Context, d demoSettings, s dashSettings) (err error) {
 	if s.plain || d.dir != "" {
 		fmt.Fprintf(os.Stderr, "whisgee demo: run directory %s; try `whisgee ctl -c %s status`\n", dir, cfg.Path)
 	}
-	return showDash(ctx, c, s)
+	return showDash(ctx, c, c.Actor, s)
 }
 
 // demoDir returns the run directory and how to clean it up: a kept --dir

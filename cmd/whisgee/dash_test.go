@@ -47,6 +47,7 @@ func TestDashAndDemoUsageErrors(t *testing.T) {
 		{"dash", "stray"},
 		{"dash", "--count", "-1"},
 		{"dash", "--nope"},
+		{"dash", "--envoy-admin", "127.0.0.1:9901"},
 		{"demo", "--workers", "0"},
 		{"demo", "--rate", "0"},
 		{"demo", "stray"},
@@ -109,5 +110,26 @@ func TestDashPlainSummaries(t *testing.T) {
 	}
 	if !strings.Contains(out, "w1 worker-1 pid") {
 		t.Errorf("no worker lines:\n%s", out)
+	}
+}
+
+// TestDashEnvoyAdmin reads the proxy's stats from an Envoy-format admin
+// endpoint: the built-in proxy's, which serves Envoy's formats (the envoy
+// binary itself is not on this machine).
+func TestDashEnvoyAdmin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a stack")
+	}
+	py := python(t)
+	dir, cfg, listen, admin := writeStack(t, helloApp, fmt.Sprintf("app: {module: app:application, python: %s}\nworkers: {count: 2}\n", py))
+	startUp(t, dir, cfg, listen, admin, 2)
+	out, code := runBin(t, "dash", "-c", cfg, "--envoy-admin", "http://"+admin, "--count", "2", "--every", "300ms")
+	if code != 0 || strings.Contains(out, "unavailable") || !strings.Contains(out, "w1 worker-1 pid") {
+		t.Fatalf("exit %d, or no stats through the admin endpoint:\n%s", code, out)
+	}
+	// Pointed at nothing, the stats say why, and the workers still show.
+	out, code = runBin(t, "dash", "-c", cfg, "--envoy-admin", "http://"+freePort(t), "--count", "1")
+	if code != 0 || !strings.Contains(out, "proxy stats unavailable: envoy admin") || !strings.Contains(out, "w1 worker-1 pid") {
+		t.Errorf("exit %d; want the admin error and the workers:\n%s", code, out)
 	}
 }
