@@ -90,6 +90,9 @@ func (tm *tmuxTerm) exitStatus(timeout time.Duration) int {
 			if sig := strings.TrimPrefix(out[2], "g"); sig != "" {
 				tm.t.Fatalf("the program was killed by signal %s; the pane shows:\n%s", sig, tm.screen(false))
 			}
+			// tmux may close a pane on the terminal's EOF before it reaps
+			// the process, and then knows no status: count that as 0, the
+			// screen checks that follow still catch a crash.
 			n, _ := strconv.Atoi(strings.TrimPrefix(out[1], "s"))
 			return n
 		}
