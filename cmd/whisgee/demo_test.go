@@ -87,6 +87,9 @@ func (tm *tmuxTerm) exitStatus(timeout time.Duration) int {
 	for {
 		out := strings.Fields(tm.run("-S", tm.sock, "display-message", "-p", "-t", "e2e", "#{pane_dead} s#{pane_dead_status} g#{pane_dead_signal}"))
 		if len(out) == 3 && out[0] == "1" {
+			if scr := tm.screen(false); strings.Contains(scr, "panic:") || strings.Contains(scr, "goroutine ") {
+				tm.t.Fatalf("the program crashed:\n%s", scr)
+			}
 			if sig := strings.TrimPrefix(out[2], "g"); sig != "" {
 				tm.t.Fatalf("the program was killed by signal %s; the pane shows:\n%s", sig, tm.screen(false))
 			}
