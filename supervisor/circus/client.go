@@ -173,6 +173,20 @@ type layout struct {
 	watchers map[int]string
 	// sockets maps a watcher to the address its processes listen on.
 	sockets map[string]string
+	// perWID maps worker ids to sockets of their own in a shared watcher
+	// (sockets named WATCHER.WID, as whisgee's circus endpoint lists them).
+	perWID map[int]string
+}
+
+// socketOf is the address worker id listens on.
+func (l *layout) socketOf(id int) string {
+	if a, ok := l.perWID[id]; ok {
+		return a
+	}
+	if l.perWorker {
+		return l.sockets[l.watchers[id]]
+	}
+	return l.sockets[l.watchers[0]]
 }
 
 func (l *layout) names() []string {
@@ -232,7 +246,8 @@ func (c *Client) resolveLayout(ctx context.Context, refresh bool) (*layout, erro
 }
 
 // socketRefRE finds the circus socket a command line listens on.
-var socketRefRE = regexp.MustCompile(`\$\(\s*circus\.sockets\.([A-Za-z0-9_.-]+)\s*\)`)
+// ($(circus.sockets.NAME) or ((circus.sockets.NAME)), case-insensitive).
+var socketRefRE = regexp.MustCompile(`(?i)(?:\$\(|\(\()circus\.sockets\.([\w.-]+)\)\)?`)
 
 // resolveSockets maps each watcher to the address of the circus socket its
 // command line names ($(circus.sockets.NAME)); a watcher whose processes
@@ -259,8 +274,20 @@ func (c *Client) resolveSockets(ctx context.Context, l *layout) error {
 			addrs[strings.ToLower(s.Name)] = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 		}
 	}
+	l.perWID = map[int]string{}
+	if !l.perWorker {
+		// whisgee's own circus endpoint names one socket per worker
+		// WATCHER.WID; map those to the workers directly.
+		for name, addr := range addrs {
+			if rest, found := strings.CutPrefix(name, l.watchers[0]+"."); found {
+				if wid, err := strconv.Atoi(rest); err == nil && wid > 0 {
+					l.perWID[wid-1] = addr
+				}
+			}
+		}
+	}
 	for _, name := range l.watchers {
-		r, err := c.quick(ctx, "get", map[string]any{"name": name, "keys": []string{"cmd", "args"}})
+		r, err := c.quick(ctx, "options", map[string]any{"name": name})
 		if err != nil {
 			return err
 		}
@@ -283,7 +310,7 @@ func (c *Client) resolveSockets(ctx context.Context, l *layout) error {
 // proxy cannot drain one of them alone.
 func (l *layout) sharedSockets() bool {
 	if !l.perWorker {
-		return true
+		return len(l.perWID) == 0
 	}
 	seen := map[string]bool{}
 	for _, a := range l.sockets {

@@ -105,20 +105,7 @@ func (c *Client) followOnce(ctx context.Context, connected func(), emit func(sup
 		return err
 	}
 	connected()
-	msgs := make(chan zmq4.Msg)
-	go func() {
-		for {
-			m, err := sock.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	msgs := receive(ctx, sock)
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,7 +142,7 @@ func (c *Client) translate(ctx context.Context, topic string, body []byte) (supe
 		sec, frac := math.Modf(ce.Time)
 		ev.Time = time.Unix(int64(sec), int64(frac*1e9))
 	}
-	id, mine := c.workerFor(ctx, watcher, ce.PID)
+	id, mine := c.workerFor(ctx, watcher, kind, ce.PID)
 	if !mine {
 		return supervisor.Event{}, false
 	}
@@ -212,7 +199,7 @@ func describeExit(code int) string {
 
 // workerFor maps an event's watcher and pid to a worker id: -1 for an
 // event about the whole watcher; mine is false for other watchers.
-func (c *Client) workerFor(ctx context.Context, watcher string, pid int) (id int, mine bool) {
+func (c *Client) workerFor(ctx context.Context, watcher, kind string, pid int) (id int, mine bool) {
 	c.mu.Lock()
 	l := c.layout
 	c.mu.Unlock()
@@ -246,7 +233,11 @@ func (c *Client) workerFor(ctx context.Context, watcher string, pid int) (id int
 	if known {
 		return id, true
 	}
-	// A pid the client has not seen yet (a spawn): ask circus for its wid.
+	// A process the client has not seen yet: ask circus for its wid, but
+	// only for a spawn (the process of a kill or reap is usually gone).
+	if kind != "spawn" {
+		return -1, true
+	}
 	if snap, err := c.snapshot(ctx); err == nil {
 		c.workersOf(snap)
 		c.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -109,7 +110,7 @@ func (t guardedTransport) Listen(ctx context.Context, addr string) (net.Listener
 	if err != nil {
 		return nil, err
 	}
-	return handshakeListener{Listener: l, timeout: serverHandshakeTimeout}, nil
+	return newHandshakeListener(l, serverHandshakeTimeout), nil
 }
 
 func (t guardedTransport) Addr(ep string) (string, error) {
@@ -161,20 +162,89 @@ func (c *guardedConn) die() { c.once.Do(func() { close(c.dead) }) }
 // circus-protocol server may take to complete its ZMTP handshake.
 const serverHandshakeTimeout = 3 * time.Second
 
-// handshakeListener gives each accepted connection a deadline that lasts
-// until the client's ZMTP greeting and READY command are read.
+// handshakeListener hands zmq4 only connections whose peer has started
+// its ZMTP greeting: zmq4 runs each handshake inside its accept loop, so
+// one silent client would keep every other one waiting. It vets each new
+// connection in a goroutine of its own (one byte, within timeout), and the
+// connection keeps a deadline until its greeting and READY are read.
 type handshakeListener struct {
 	net.Listener
 	timeout time.Duration
+	ready   chan net.Conn
+	failed  chan struct{} // closed when the listener fails; err says why
+	err     error
+	closed  chan struct{}
+	once    sync.Once
 }
 
-func (l handshakeListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+func newHandshakeListener(l net.Listener, timeout time.Duration) *handshakeListener {
+	hl := &handshakeListener{Listener: l, timeout: timeout, ready: make(chan net.Conn),
+		failed: make(chan struct{}), closed: make(chan struct{})}
+	go hl.acceptLoop()
+	return hl
+}
+
+func (l *handshakeListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			l.err = err
+			close(l.failed)
+			return
+		}
+		go l.vet(c)
 	}
+}
+
+func (l *handshakeListener) vet(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(l.timeout))
-	return &handshakeConn{Conn: c}, nil
+	// A ZMTP peer sends its signature at once (libzmq sends its first 10
+	// bytes, then waits for ours): one byte proves it speaks.
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		c.Close()
+		return
+	}
+	hc := &handshakeConn{Conn: c, pending: first[:]}
+	select {
+	case l.ready <- hc:
+	case <-l.closed:
+		c.Close()
+	}
+}
+
+func (l *handshakeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.failed:
+		return nil, l.err
+	}
+}
+
+func (l *handshakeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// receive relays a socket's messages to a channel until the socket fails
+// or ctx ends, so that callers can select on them.
+func receive(ctx context.Context, sock zmq4.Socket) <-chan zmq4.Msg {
+	msgs := make(chan zmq4.Msg)
+	go func() {
+		for {
+			m, err := sock.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return msgs
 }
 
 // zmtpGreetingSize is the fixed size of a ZMTP 3 greeting.
@@ -186,17 +256,27 @@ const zmtpGreetingSize = 64
 // with the LONG flag, an 8-byte size) as it passes by.
 type handshakeConn struct {
 	net.Conn
-	mu     sync.Mutex
-	seen   []byte // first bytes read, up to greeting + longest frame header
-	count  int    // bytes read so far
-	done   bool
-	needed int // total handshake bytes once known, else 0
+	mu      sync.Mutex
+	pending []byte // read while vetting, returned first
+	seen    []byte // first bytes read, up to greeting + longest frame header
+	count   int    // bytes read so far
+	done    bool
+	needed  int // total handshake bytes once known, else 0
 }
 
 func (c *handshakeConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var n int
+	var err error
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		c.mu.Unlock()
+		n, err = c.Conn.Read(p)
+		c.mu.Lock()
+	}
 	if c.done || n == 0 {
 		return n, err
 	}

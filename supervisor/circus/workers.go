@@ -157,7 +157,7 @@ func (c *Client) read(ctx context.Context, l *layout) (*snapshot, error) {
 			return nil, err
 		}
 		snap.statuses[name] = st.Status
-		g, err := c.quick(ctx, "get", map[string]any{"name": name, "keys": []string{"numprocesses"}})
+		g, err := c.quick(ctx, "options", map[string]any{"name": name})
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +289,7 @@ func (c *Client) workersOf(s *snapshot) []supervisor.Worker {
 	var ws []supervisor.Worker
 	for _, id := range s.ids() {
 		watcher := s.watcherOf(id)
-		w := supervisor.Worker{ID: id, Socket: s.layout.sockets[watcher]}
+		w := supervisor.Worker{ID: id, Socket: s.layout.socketOf(id)}
 		if s.layout.perWorker {
 			w.Name = watcher
 		} else {

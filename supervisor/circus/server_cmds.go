@@ -1,0 +1,615 @@
+package circus
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/supervisor"
+)
+
+// dispatch answers one command. Replies follow circusd 0.19's shapes; the
+// differences are deliberate: restart, reload and kill are served as safe
+// rolling restarts (no request is dropped), and quit is refused.
+func (s *Server) dispatch(ctx context.Context, cmd string, props map[string]any) map[string]any {
+	handlers := map[string]func(context.Context, map[string]any) map[string]any{
+		"list":          s.cmdList,
+		"status":        s.cmdStatus,
+		"numwatchers":   func(context.Context, map[string]any) map[string]any { return ok(map[string]any{"numwatchers": 1}) },
+		"numprocesses":  s.cmdNumProcesses,
+		"listsockets":   s.cmdListSockets,
+		"options":       s.cmdOptions,
+		"get":           s.cmdGet,
+		"globaloptions": s.cmdGlobalOptions,
+		"stats":         s.cmdStats,
+		"dstats":        s.cmdDStats,
+		"incr":          func(ctx context.Context, p map[string]any) map[string]any { return s.cmdScale(ctx, p, +1) },
+		"decr":          func(ctx context.Context, p map[string]any) map[string]any { return s.cmdScale(ctx, p, -1) },
+		"restart":       s.cmdRestart,
+		"reload":        s.cmdRestart,
+		"kill":          s.cmdKill,
+		"start":         s.cmdStart,
+		"stop":          s.cmdStop,
+		"signal":        s.cmdSignal,
+	}
+	if h, found := handlers[cmd]; found {
+		return h(ctx, props)
+	}
+	switch cmd {
+	case "quit":
+		return errorReply(errnoCommand, "quit is refused: whisgee's daemon owns the stack; stop `whisgee up` (or its service) instead")
+	case "addwatcher", "rmwatcher", "set", "reloadconfig", "listen", "dstats_extended", "ipythonshell":
+		return errorReply(errnoCommand, fmt.Sprintf("%s is not served by whisgee's circus endpoint; change whisgee.yaml instead", cmd))
+	}
+	return errorReply(errnoUnknownCommand, fmt.Sprintf("unknown command: %s", pyRepr(cmd)))
+}
+
+// pyRepr quotes a string as Python's repr does, for circus-identical reasons.
+func pyRepr(s string) string {
+	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+}
+
+// watcherArg checks props["name"]: missing (when required) or another
+// watcher's name gives circus's own error replies.
+func (s *Server) watcherArg(props map[string]any, required bool) (named bool, errResp map[string]any) {
+	v, has := props["name"]
+	if !has {
+		if required {
+			return false, errorReply(errnoMessage, "message invalid 'name' is missing")
+		}
+		return false, nil
+	}
+	name := strings.ToLower(fmt.Sprint(v))
+	if name != s.opts.Watcher {
+		return true, errorReply(errnoMessage, fmt.Sprintf("program %s not found", fmt.Sprint(v)))
+	}
+	return true, nil
+}
+
+// watcherGlob is watcherArg for start, stop and restart, whose name is a
+// glob pattern in circus.
+func (s *Server) watcherGlob(props map[string]any) map[string]any {
+	v, has := props["name"]
+	if !has {
+		return nil
+	}
+	pattern := strings.ToLower(fmt.Sprint(v))
+	if m, err := path.Match(pattern, s.opts.Watcher); err != nil || !m {
+		return errorReply(errnoMessage, fmt.Sprintf("program %s not found", fmt.Sprint(v)))
+	}
+	return nil
+}
+
+// nameRule says whether a command must, may or does not name the watcher.
+type nameRule int
+
+const (
+	nameOptional nameRule = iota
+	nameRequired
+	nameIgnored
+)
+
+// withWorkers checks the watcher's name, reads the workers and answers
+// with f; named reports whether the request named the watcher.
+func (s *Server) withWorkers(ctx context.Context, props map[string]any, rule nameRule, f func(named bool, ws []supervisor.Worker) map[string]any) map[string]any {
+	named := false
+	if rule != nameIgnored {
+		var e map[string]any
+		if named, e = s.watcherArg(props, rule == nameRequired); e != nil {
+			return e
+		}
+	}
+	ws, err := s.sup.Workers(ctx)
+	if err != nil {
+		return commandError(err)
+	}
+	return f(named, ws)
+}
+
+func (s *Server) workers(ctx context.Context) ([]supervisor.Worker, error) {
+	return s.sup.Workers(ctx)
+}
+
+// running lists the pids of the workers that have a process, by worker id.
+func running(ws []supervisor.Worker) []int {
+	pids := []int{}
+	for _, w := range ws {
+		if w.PID != 0 {
+			pids = append(pids, w.PID)
+		}
+	}
+	return pids
+}
+
+// watcherStatus words the workers' state as circus's watcher status.
+func watcherStatus(ws []supervisor.Worker) string {
+	stopped, stopping := 0, 0
+	for _, w := range ws {
+		switch {
+		case w.PID == 0 && (w.State == supervisor.StateStopped || w.State == supervisor.StateFailed):
+			stopped++
+		case w.State == supervisor.StateStopping:
+			stopping++
+		}
+	}
+	switch {
+	case len(ws) > 0 && stopped == len(ws):
+		return "stopped"
+	case len(ws) > 0 && stopped+stopping == len(ws):
+		return "stopping"
+	}
+	return "active"
+}
+
+func (s *Server) cmdList(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameOptional, func(named bool, ws []supervisor.Worker) map[string]any {
+		if !named {
+			return ok(map[string]any{"watchers": []string{s.opts.Watcher}})
+		}
+		return ok(map[string]any{"pids": running(ws)})
+	})
+}
+
+func (s *Server) cmdStatus(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameOptional, func(named bool, ws []supervisor.Worker) map[string]any {
+		if named {
+			return ok(map[string]any{"status": watcherStatus(ws)})
+		}
+		return ok(map[string]any{"statuses": map[string]string{s.opts.Watcher: watcherStatus(ws)}})
+	})
+}
+
+func (s *Server) cmdNumProcesses(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameOptional, func(named bool, ws []supervisor.Worker) map[string]any {
+		n := len(running(ws))
+		if named {
+			return ok(map[string]any{"numprocesses": n, "watcher_name": props["name"]})
+		}
+		return ok(map[string]any{"numprocesses": n})
+	})
+}
+
+// cmdListSockets lists the workers' sockets. With one socket per worker
+// they are named WATCHER.WID (wid = id + 1), which the circus client maps
+// back to workers. The supervisor interface does not expose fds: fd is -1.
+func (s *Server) cmdListSockets(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameIgnored, func(_ bool, ws []supervisor.Worker) map[string]any {
+		distinct := map[string]bool{}
+		for _, w := range ws {
+			distinct[w.Socket] = true
+		}
+		socks := []map[string]any{}
+		for i, w := range ws {
+			if w.Socket == "" || (len(distinct) == 1 && i > 0) {
+				continue
+			}
+			name := fmt.Sprintf("%s.%d", s.opts.Watcher, w.ID+1)
+			if len(distinct) == 1 {
+				name = s.opts.Watcher
+			}
+			sock := map[string]any{"fd": -1, "name": name, "backlog": 2048}
+			if host, port, err := splitHostPort(w.Socket); err == nil {
+				sock["host"], sock["port"] = host, port
+			} else {
+				sock["path"] = w.Socket
+			}
+			socks = append(socks, sock)
+		}
+		return ok(map[string]any{"sockets": socks})
+	})
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "@") {
+		return "", 0, fmt.Errorf("a path")
+	}
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("no port")
+	}
+	p, err := strconv.Atoi(addr[i+1:])
+	return strings.Trim(addr[:i], "[]"), p, err
+}
+
+// watcherOptions is the watcher's configuration in circus's `options` shape.
+func (s *Server) watcherOptions(numprocesses int) map[string]any {
+	o := map[string]any{
+		"__name__": "watcher:" + s.opts.Watcher, "args": "", "close_child_stderr": false,
+		"close_child_stdin": true, "close_child_stdout": false, "cmd": "", "copy_env": true,
+		"env": map[string]string{}, "executable": nil, "gid": nil, "graceful_timeout": 30.0,
+		"max_age": 0, "max_age_variance": 30, "max_retry": 5, "numprocesses": numprocesses,
+		"on_demand": false, "priority": 0, "respawn": true, "send_hup": false, "shell": false,
+		"shell_args": nil, "singleton": false, "stderr_stream_conf": map[string]any{},
+		"stdout_stream_conf": map[string]any{}, "stop_children": false, "stop_signal": int(syscall.SIGINT),
+		"uid": nil, "use_sockets": true, "warmup_delay": 0, "working_dir": "",
+	}
+	if cfg := s.opts.Config; cfg != nil {
+		o["cmd"] = watcherCommand(cfg, s.opts.Watcher, "")
+		o["working_dir"] = cfg.App.Dir
+		o["graceful_timeout"] = cfg.Workers.GracefulTimeout.Seconds()
+		if sig, err := config.ParseSignal(cfg.Workers.StopSignal); err == nil {
+			o["stop_signal"] = int(sig)
+		}
+		o["max_retry"] = cfg.Workers.CrashLoop.MaxCrashes
+		o["env"] = mergedEnv(cfg)
+	}
+	return o
+}
+
+func (s *Server) cmdOptions(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameRequired, func(_ bool, ws []supervisor.Worker) map[string]any {
+		return ok(map[string]any{"options": s.watcherOptions(len(ws))})
+	})
+}
+
+func (s *Server) cmdGet(ctx context.Context, props map[string]any) map[string]any {
+	keys, isList := props["keys"].([]any)
+	if _, has := props["name"]; has && !isList {
+		return errorReply(errnoMessage, "message invalid 'keys' is missing")
+	}
+	return s.withWorkers(ctx, props, nameRequired, func(_ bool, ws []supervisor.Worker) map[string]any {
+		all := s.watcherOptions(len(ws))
+		out := map[string]any{}
+		for _, k := range keys {
+			key := fmt.Sprint(k)
+			v, found := all[key]
+			if !found || key == "__name__" {
+				return errorReply(errnoMessage, fmt.Sprintf("%s option not found", pyRepr(key)))
+			}
+			out[key] = v
+		}
+		return ok(map[string]any{"options": out})
+	})
+}
+
+func (s *Server) cmdGlobalOptions(ctx context.Context, props map[string]any) map[string]any {
+	return ok(map[string]any{"options": map[string]any{
+		"endpoint": s.endpoint, "pubsub_endpoint": s.pubsub, "check_delay": 5.0,
+		"stats_endpoint": nil, "multicast_endpoint": nil,
+	}})
+}
+
+// processInfo is one process in circus's stats shape: /proc's view where
+// it can be read, the supervisor's otherwise.
+func processInfo(pid int, w *supervisor.Worker, total uint64) map[string]any {
+	ps, _ := readProc(pid)
+	rss := ps.rss
+	info := map[string]any{
+		"mem_info2": bytes2human(ps.vms), "cpu": 0.0, "ctime": circusCTime(ps.cpuTime),
+		"pid": pid, "username": ps.username, "nice": ps.nice, "create_time": ps.createTime,
+		"cmdline": ps.cmdline, "children": []any{},
+	}
+	started := ps.createTime
+	if w != nil {
+		if w.RSSBytes > 0 {
+			rss = w.RSSBytes
+		}
+		info["cpu"] = math.Round(w.CPUPercent*10) / 10
+		if !w.StartedAt.IsZero() {
+			started = epoch(w.StartedAt)
+		}
+		info["started"] = started
+		info["wid"] = w.ID + 1
+	}
+	info["mem_info1"] = bytes2human(rss)
+	mem := 0.0
+	if total > 0 {
+		mem = math.Round(float64(rss)/float64(total)*100*1000) / 1000
+	}
+	info["mem"] = mem
+	if started > 0 {
+		info["age"] = epoch(time.Now()) - started
+	} else {
+		info["age"] = 0.0
+	}
+	return info
+}
+
+func (s *Server) infoOf(ws []supervisor.Worker) map[string]any {
+	total := memTotal()
+	info := map[string]any{}
+	for i := range ws {
+		if ws[i].PID != 0 {
+			info[strconv.Itoa(ws[i].PID)] = processInfo(ws[i].PID, &ws[i], total)
+		}
+	}
+	return info
+}
+
+func (s *Server) cmdStats(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameOptional, func(named bool, ws []supervisor.Worker) map[string]any {
+		if !named {
+			return ok(map[string]any{"infos": map[string]any{s.opts.Watcher: s.infoOf(ws)}})
+		}
+		if p, has := props["process"]; has {
+			pid, _ := toInt(p)
+			for i := range ws {
+				if ws[i].PID == pid && pid != 0 {
+					return ok(map[string]any{"process": p, "info": processInfo(pid, &ws[i], memTotal())})
+				}
+			}
+			return errorReply(errnoMessage, fmt.Sprintf("process %v not found in %s", p, pyRepr(fmt.Sprint(props["name"]))))
+		}
+		return ok(map[string]any{"name": props["name"], "info": s.infoOf(ws)})
+	})
+}
+
+func (s *Server) cmdDStats(ctx context.Context, props map[string]any) map[string]any {
+	info := processInfo(os.Getpid(), nil, memTotal())
+	info["age"] = time.Since(s.started).Seconds()
+	return ok(map[string]any{"info": info})
+}
+
+// toInt accepts a JSON number with no fraction, or a string of digits.
+func toInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case float64:
+		if n == math.Trunc(n) {
+			return int(n), true
+		}
+	case string:
+		i, err := strconv.Atoi(n)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+// begin claims the right to change the stack; circus refuses a command
+// while another one of the same kind runs.
+func (s *Server) begin(cmd string) (end func(), errResp map[string]any) {
+	if !s.actionMu.TryLock() {
+		return nil, errorReply(errnoCommand, fmt.Sprintf("arbiter is already running %s command", s.action))
+	}
+	s.action = cmd
+	return s.actionMu.Unlock, nil
+}
+
+// act runs an action now when the client waits for it, or in the
+// background with an immediate ok, as circusd does without "waiting".
+func (s *Server) act(ctx context.Context, props map[string]any, cmd string, do func(context.Context) map[string]any) map[string]any {
+	end, busy := s.begin(cmd)
+	if busy != nil {
+		return busy
+	}
+	if w, _ := props["waiting"].(bool); w {
+		defer end()
+		return do(ctx)
+	}
+	go func() {
+		defer end()
+		if r := do(ctx); r["status"] == "error" && s.opts.Logf != nil {
+			s.opts.Logf("circus endpoint: %s: %v", cmd, r["reason"])
+		}
+	}()
+	return ok(nil)
+}
+
+func (s *Server) cmdScale(ctx context.Context, props map[string]any, sign int) map[string]any {
+	if _, e := s.watcherArg(props, true); e != nil {
+		return e
+	}
+	nb := 1
+	if v, has := props["nb"]; has {
+		n, isInt := toInt(v)
+		if !isInt {
+			// circusd accepts a malformed nb and fails later, silently.
+			return ok(nil)
+		}
+		nb = n
+	}
+	name := "watcher_incr"
+	if sign < 0 {
+		name = "watcher_decr"
+	}
+	return s.act(ctx, props, name, func(ctx context.Context) map[string]any {
+		ws, err := s.workers(ctx)
+		if err != nil {
+			return commandError(err)
+		}
+		n := max(len(ws)+sign*nb, 0)
+		if err := s.sup.Scale(ctx, n); err != nil {
+			return commandError(err)
+		}
+		return ok(map[string]any{"numprocesses": n})
+	})
+}
+
+// pidDiff is circus's reload/restart info: stopped, started and kept pids.
+func pidDiff(before, after []int) map[string]any {
+	in := func(list []int, x int) bool {
+		for _, y := range list {
+			if y == x {
+				return true
+			}
+		}
+		return false
+	}
+	stopped, started, kept := []int{}, []int{}, []int{}
+	for _, p := range before {
+		if in(after, p) {
+			kept = append(kept, p)
+		} else {
+			stopped = append(stopped, p)
+		}
+	}
+	for _, p := range after {
+		if !in(before, p) {
+			started = append(started, p)
+		}
+	}
+	sort.Ints(stopped)
+	sort.Ints(started)
+	sort.Ints(kept)
+	return map[string]any{"stopped": stopped, "started": started, "kept": kept}
+}
+
+// cmdRestart serves restart and reload as a rolling restart: circus's
+// plain restart would kill every worker at once.
+func (s *Server) cmdRestart(ctx context.Context, props map[string]any) map[string]any {
+	if e := s.watcherGlob(props); e != nil {
+		return e
+	}
+	return s.act(ctx, props, "watcher_reload", func(ctx context.Context) map[string]any {
+		return s.restartWorkers(ctx, nil)
+	})
+}
+
+// restartWorkers restarts ids (all when nil) and reports the pids.
+func (s *Server) restartWorkers(ctx context.Context, ids []int) map[string]any {
+	ws, err := s.workers(ctx)
+	if err != nil {
+		return commandError(err)
+	}
+	before := running(ws)
+	if ids == nil {
+		err = s.sup.RollingRestart(ctx)
+	} else {
+		err = s.sup.Restart(ctx, ids...)
+	}
+	if err != nil {
+		return commandError(err)
+	}
+	ws, err = s.workers(ctx)
+	if err != nil {
+		return commandError(err)
+	}
+	s.publish("reload", map[string]any{})
+	return ok(map[string]any{"info": pidDiff(before, running(ws))})
+}
+
+// cmdKill serves kill as a safe restart of the process: circus respawns a
+// killed process anyway, and whisgee drains it first.
+func (s *Server) cmdKill(ctx context.Context, props map[string]any) map[string]any {
+	if _, e := s.watcherArg(props, true); e != nil {
+		return e
+	}
+	ws, err := s.workers(ctx)
+	if err != nil {
+		return commandError(err)
+	}
+	var ids []int
+	for _, w := range ws {
+		if w.PID != 0 {
+			ids = append(ids, w.ID)
+		}
+	}
+	if p, has := props["pid"]; has {
+		pid, _ := toInt(p)
+		ids = nil
+		for _, w := range ws {
+			if w.PID == pid && pid != 0 {
+				ids = []int{w.ID}
+			}
+		}
+		if ids == nil {
+			return ok(nil) // circus kills nothing for an unknown pid, and says ok
+		}
+	}
+	return s.act(ctx, props, "kill", func(ctx context.Context) map[string]any {
+		r := s.restartWorkers(ctx, ids)
+		delete(r, "info")
+		return r
+	})
+}
+
+func (s *Server) cmdStart(ctx context.Context, props map[string]any) map[string]any {
+	if e := s.watcherGlob(props); e != nil {
+		return e
+	}
+	return s.act(ctx, props, "watcher_start", func(ctx context.Context) map[string]any {
+		ws, err := s.workers(ctx)
+		if err != nil {
+			return commandError(err)
+		}
+		before := running(ws)
+		for _, w := range ws {
+			if w.PID == 0 {
+				if err := s.sup.StartWorker(ctx, w.ID); err != nil {
+					return commandError(err)
+				}
+			}
+		}
+		if ws, err = s.workers(ctx); err != nil {
+			return commandError(err)
+		}
+		d := pidDiff(before, running(ws))
+		s.publish("start", map[string]any{})
+		return ok(map[string]any{"info": map[string]any{"started": d["started"], "kept": d["kept"]}})
+	})
+}
+
+func (s *Server) cmdStop(ctx context.Context, props map[string]any) map[string]any {
+	if e := s.watcherGlob(props); e != nil {
+		return e
+	}
+	return s.act(ctx, props, "watcher_stop", func(ctx context.Context) map[string]any {
+		ws, err := s.workers(ctx)
+		if err != nil {
+			return commandError(err)
+		}
+		for _, w := range ws {
+			if w.PID != 0 {
+				if err := s.sup.StopWorker(ctx, w.ID); err != nil {
+					return commandError(err)
+				}
+			}
+		}
+		s.publish("stop", map[string]any{})
+		return ok(map[string]any{"info": nil})
+	})
+}
+
+func (s *Server) cmdSignal(ctx context.Context, props map[string]any) map[string]any {
+	if _, e := s.watcherArg(props, true); e != nil {
+		return e
+	}
+	raw, has := props["signum"]
+	if !has {
+		return errorReply(errnoMessage, "message invalid 'signum' is missing")
+	}
+	sig, valid := toSignal(raw)
+	if !valid {
+		return errorReply(errnoMessage, "signal invalid")
+	}
+	ws, err := s.workers(ctx)
+	if err != nil {
+		return commandError(err)
+	}
+	wantPID := 0
+	if p, has := props["pid"]; has {
+		wantPID, _ = toInt(p)
+	}
+	for _, w := range ws {
+		if w.PID == 0 || (wantPID != 0 && w.PID != wantPID) {
+			continue
+		}
+		if err := s.sup.Signal(ctx, w.ID, strconv.Itoa(int(sig))); err != nil {
+			return commandError(err)
+		}
+	}
+	return ok(nil)
+}
+
+// toSignal reads a signum as circus's to_signum does: 1, "1", "HUP", "SIGHUP".
+func toSignal(v any) (syscall.Signal, bool) {
+	if n, isInt := toInt(v); isInt {
+		return syscall.Signal(n), n > 0 && n < 65
+	}
+	str, isStr := v.(string)
+	if !isStr {
+		return 0, false
+	}
+	sig, err := config.ParseSignal(str)
+	return sig, err == nil
+}
