@@ -33,6 +33,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print whisgee's version", runVersion},
+		"circus":  {"circus.ini from whisgee.yaml (render) and back (import)", runCircus},
 	}
 }
 

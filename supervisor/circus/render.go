@@ -125,7 +125,8 @@ func RenderINI(cfg *config.Config, opts ...RenderOption) ([]byte, error) {
 			fmt.Fprintf(&b, "host = 127.0.0.1\nport = %d\n", u.port)
 		} else {
 			fmt.Fprintf(&b, "path = %s\n", socketAddress(cfg, u.socket, u.port))
-			b.WriteString("# only the owner (circusd's user, and whisgee's proxy) may connect\numask = 077\nreplace = True\n")
+			// circus reads umask with int(), in decimal: 63 is octal 077.
+			b.WriteString("# only the owner (circusd's user, and whisgee's proxy) may connect:\n# umask 63 is octal 077 (circus reads it as a decimal number)\numask = 63\nreplace = True\n")
 		}
 		if len(env) > 0 {
 			fmt.Fprintf(&b, "\n[env:%s]\n", u.watcher)
