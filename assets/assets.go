@@ -1,6 +1,6 @@
 // Package assets holds the files whisgee ships inside its binary: the
-// Python worker runner, the demo WSGI app, and templates for the engines'
-// configs. WriteRunner puts the runner where a worker can execute it.
+// Python worker runner, the demo WSGI app, the Envoy release key, and
+// templates for the engines' configs. WriteRunner puts the runner where a worker can execute it.
 package assets
 
 import (
@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed runner/whisgee_runner.py demo/demoapp.py
+//go:embed runner/whisgee_runner.py demo/demoapp.py envoy/releases.asc
 var files embed.FS
 
 // Runner is the source of the Python worker runner (whisgee_runner.py).
@@ -19,6 +19,12 @@ func Runner() []byte { return mustRead("runner/whisgee_runner.py") }
 // DemoApp is the source of the demo WSGI app (demoapp.py; callable
 // demoapp:application).
 func DemoApp() []byte { return mustRead("demo/demoapp.py") }
+
+// EnvoyReleaseKey is the Envoy maintainers' armored OpenPGP public key
+// (fingerprint 0AFC E836 BA4D 1D35 763C 8523 D8CD C375 0181 F31F), from
+// releases.asc at the root of the envoyproxy/envoy repository. It signs
+// each release's checksums.txt.asc.
+func EnvoyReleaseKey() []byte { return mustRead("envoy/releases.asc") }
 
 // File returns an embedded file by its path under assets/.
 func File(name string) ([]byte, error) { return files.ReadFile(name) }

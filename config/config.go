@@ -173,6 +173,19 @@ type Envoy struct {
 	ConfigDir string `yaml:"config_dir"`
 	// RedirectHTTP makes the plain listener redirect to HTTPS.
 	RedirectHTTP bool `yaml:"redirect_http"`
+	// BaseID is Envoy's --base-id: it names the shared memory and domain
+	// sockets of hot restart, so two Envoys on one host need different
+	// ones. If zero, 0 (Envoy's default).
+	BaseID int `yaml:"base_id"`
+	// DrainTime is how long an old epoch drains its listeners during a hot
+	// restart (--drain-time-s). If zero, 30s.
+	DrainTime time.Duration `yaml:"drain_time"`
+	// ParentShutdownTime is when the new epoch stops the old one
+	// (--parent-shutdown-time-s); it must exceed DrainTime. If zero, 45s.
+	ParentShutdownTime time.Duration `yaml:"parent_shutdown_time"`
+	// StartTimeout bounds how long Envoy may take to report LIVE on
+	// /ready after a start or hot restart. If zero, 30s.
+	StartTimeout time.Duration `yaml:"start_timeout"`
 }
 
 // Control is the daemon's control API.

@@ -193,3 +193,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestEnvoyDefaultsAndLimits(t *testing.T) {
+	c, err := Parse([]byte("app: {module: a:b}\nproxy: {engine: envoy}\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Proxy.Envoy
+	if e.BaseID != 0 || e.DrainTime != 30*time.Second || e.ParentShutdownTime != 45*time.Second || e.StartTimeout != 30*time.Second {
+		t.Fatalf("envoy defaults = %+v", e)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"app: {module: a:b}\nproxy:\n  envoy: {drain_time: 60s}\n", "proxy.envoy.parent_shutdown_time: must be longer than drain_time (1m0s)"},
+		{"app: {module: a:b}\nproxy:\n  envoy: {base_id: -1}\n", "c.yaml:3: proxy.envoy.base_id: want 0 or more, got -1"},
+		{"app: {module: a:b}\nproxy:\n  engine: envoy\n  admin: \"off\"\n", "proxy.admin: the envoy engine needs its admin endpoint"},
+	} {
+		_, err := Parse([]byte(tc.yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}

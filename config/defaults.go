@@ -167,6 +167,18 @@ func (c *Config) complete(file string, lines map[string]int) error {
 		c.Proxy.RequestIDHeader = "X-Request-Id"
 	}
 	c.Proxy.Envoy.ConfigDir = abs(c.Proxy.Envoy.ConfigDir)
+	if c.Proxy.Envoy.BaseID < 0 {
+		return bad("proxy.envoy.base_id", "want 0 or more, got %d", c.Proxy.Envoy.BaseID)
+	}
+	def(&c.Proxy.Envoy.DrainTime, 30*time.Second)
+	def(&c.Proxy.Envoy.ParentShutdownTime, 45*time.Second)
+	def(&c.Proxy.Envoy.StartTimeout, 30*time.Second)
+	if c.Proxy.Envoy.ParentShutdownTime <= c.Proxy.Envoy.DrainTime {
+		return bad("proxy.envoy.parent_shutdown_time", "must be longer than drain_time (%s): the old epoch must finish draining before it is stopped", c.Proxy.Envoy.DrainTime)
+	}
+	if c.Proxy.Engine == "envoy" && c.Proxy.Admin == "off" {
+		return bad("proxy.admin", "the envoy engine needs its admin endpoint to drain and watch workers; set proxy.admin: 127.0.0.1:9901")
+	}
 
 	// supervisor
 	switch c.Supervisor.Engine {

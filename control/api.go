@@ -12,6 +12,7 @@
 //	GET  /v1/status                       Status
 //	POST /v1/restart   {"ids":[2],"rolling":false}
 //	POST /v1/scale     {"count":6}
+//	POST /v1/reload                       re-read the config file
 //	POST /v1/workers/{id}/stop | /start
 //	POST /v1/workers/{id}/signal {"signal":"HUP"}
 //	GET  /v1/workers/{id}/logs?n=100[&follow=1]   NDJSON of LogLine

@@ -72,6 +72,13 @@ func (c *Client) Scale(ctx context.Context, n int) (Result, error) {
 	return res, err
 }
 
+// Reload asks the daemon to re-read its config file.
+func (c *Client) Reload(ctx context.Context) (Result, error) {
+	var res Result
+	err := c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, &res)
+	return res, err
+}
+
 // StopWorker stops a worker and keeps it stopped.
 func (c *Client) StopWorker(ctx context.Context, id int) (Result, error) {
 	var res Result

@@ -25,6 +25,8 @@ type Backend interface {
 	StopWorker(ctx context.Context, id int, actor string) (Result, error)
 	StartWorker(ctx context.Context, id int, actor string) (Result, error)
 	Signal(ctx context.Context, id int, sig string, actor string) (Result, error)
+	// Reload re-reads the config file and applies what it can.
+	Reload(ctx context.Context, actor string) (Result, error)
 	Logs(ctx context.Context, id int, n int) ([]supervisor.LogLine, error)
 	// Events returns the kept events with Seq > since, and a subscription
 	// to new ones that the caller must cancel.
@@ -56,6 +58,7 @@ func NewServer(b Backend) *Server {
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("POST /v1/restart", s.restart)
 	s.mux.HandleFunc("POST /v1/scale", s.scale)
+	s.mux.HandleFunc("POST /v1/reload", s.reload)
 	s.mux.HandleFunc("POST /v1/workers/{id}/stop", s.workerAction)
 	s.mux.HandleFunc("POST /v1/workers/{id}/start", s.workerAction)
 	s.mux.HandleFunc("POST /v1/workers/{id}/signal", s.workerAction)
@@ -88,6 +91,11 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.backend.Scale(r.Context(), req.Count, actor(r))
+	reply(w, res, err)
+}
+
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	res, err := s.backend.Reload(r.Context(), actor(r))
 	reply(w, res, err)
 }
 

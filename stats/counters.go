@@ -13,6 +13,7 @@ type Counters struct {
 	classes  [5]atomic.Uint64
 	errors   atomic.Uint64
 	retries  atomic.Uint64
+	connFail atomic.Uint64
 	active   atomic.Int64
 	cxActive atomic.Int64
 	cxTotal  atomic.Uint64
@@ -48,6 +49,9 @@ func (c *Counters) Error() { c.errors.Add(1) }
 // Retry counts a request sent again elsewhere.
 func (c *Counters) Retry() { c.retries.Add(1) }
 
+// ConnectFail counts a connection attempt that failed.
+func (c *Counters) ConnectFail() { c.connFail.Add(1) }
+
 // ConnOpen counts a new connection.
 func (c *Counters) ConnOpen() {
 	c.cxActive.Add(1)
@@ -72,6 +76,7 @@ func (c *Counters) Fill(e *Endpoint, w *Window) {
 	e.Active = c.active.Load()
 	e.CxActive = c.cxActive.Load()
 	e.CxTotal = c.cxTotal.Load()
+	e.CxConnectFail = c.connFail.Load()
 	e.BytesIn = c.bytesIn.Load()
 	e.BytesOut = c.bytesOut.Load()
 	if w != nil {

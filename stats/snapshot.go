@@ -51,6 +51,9 @@ type Endpoint struct {
 	// CxActive and CxTotal count connections (open now, and ever opened).
 	CxActive int64  `json:"cx_active"`
 	CxTotal  uint64 `json:"cx_total"`
+	// CxConnectFail counts connection attempts that failed (upstream
+	// only: Envoy's upstream_cx_connect_fail).
+	CxConnectFail uint64 `json:"cx_connect_fail"`
 	// BytesIn and BytesOut count body and header bytes received and sent.
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`

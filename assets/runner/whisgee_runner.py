@@ -242,16 +242,29 @@ class Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
             if self.close_connection:
                 self.send_header("Connection", "close")
-            self.end_headers()
+            # Not end_headers(): the head goes out with the first body
+            # chunk in one write, so a worker killed mid-response leaves
+            # either nothing (the proxy retries elsewhere) or a whole small
+            # response, never headers without their body.
+            self._headers_buffer.append(b"\r\n")
             state["sent"] = True
+
+        def flush_head(body=b""):
+            head = b"".join(self._headers_buffer)
+            self._headers_buffer = []
+            self.wfile.write(head + body)
 
         def write(data):
             if not state["sent"]:
                 send_head()
             if head_only or not data:
+                if self._headers_buffer:
+                    flush_head()
                 return
             if state["chunked"]:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                data = b"%x\r\n%s\r\n" % (len(data), data)
+            if self._headers_buffer:
+                flush_head(data)
             else:
                 self.wfile.write(data)
 
@@ -271,7 +284,9 @@ class Handler(BaseHTTPRequestHandler):
                 if not any(k.lower() == "content-length" for k, _ in state["headers"]):
                     state["headers"].append(("Content-Length", "0"))
                 send_head()
-            if state["chunked"]:
+            if self._headers_buffer:
+                flush_head(b"0\r\n\r\n" if state["chunked"] else b"")
+            elif state["chunked"]:
                 self.wfile.write(b"0\r\n\r\n")
         except (ConnectionError, BrokenPipeError, socket.timeout):
             raise
@@ -282,8 +297,7 @@ class Handler(BaseHTTPRequestHandler):
                 state["status"], state["headers"] = "500 Internal Server Error", [
                     ("Content-Type", "text/plain"), ("Content-Length", str(len(msg)))]
                 send_head()
-                if not head_only:
-                    self.wfile.write(msg)
+                flush_head(b"" if head_only else msg)
             else:
                 self.close_connection = True
         finally:

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,23 +104,6 @@ func runCircusImport(args []string) error {
 		return err
 	}
 	return writeOutput(*out, yml, *force)
-}
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments ("import circus.ini -engine circus"), and returns
-// the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // writeOutput writes data to path, or to standard output when path is

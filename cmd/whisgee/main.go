@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/whisgee/whisgee/supervisor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,8 +34,13 @@ type command struct {
 // commands lists every subcommand; each lives in its own cmd_*.go file.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print whisgee's version", runVersion},
-		"circus":  {"circus.ini from whisgee.yaml (render) and back (import)", runCircus},
+		"version":   {"print whisgee's version", runVersion},
+		"envoy":     {"render or validate Envoy configs; show the newest Envoy release", runEnvoy},
+		"up":        {"run the stack (proxy + workers) in the foreground", runUp},
+		"ctl":       {"control a running stack: status, restart, scale, stop, start, logs", runCtl},
+		"install":   {"set this host up for a stack: repos, packages, Envoy, venv, config (--dry-run shows the plan)", runInstall},
+		"bootstrap": {"the install plan as an interactive wizard", runBootstrap},
+		"circus":    {"circus.ini from whisgee.yaml (render) and back (import)", runCircus},
 	}
 }
 
@@ -43,6 +50,8 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
+	// When whisgee re-executes itself to start a worker, become the worker.
+	supervisor.MaybeRunShim()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -113,4 +122,21 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{err.Error()}
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments (`logs 2 -n 50`), and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }

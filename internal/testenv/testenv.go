@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -68,4 +69,28 @@ func joinNames(ms []string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// ShortDir makes a temp dir with a short path (Unix socket paths must stay
+// under about 100 bytes; t.TempDir() paths can be longer) and removes it
+// when the test ends.
+func ShortDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// FreeAddr returns a loopback HOST:PORT that nothing listened on a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

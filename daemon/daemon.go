@@ -1,0 +1,238 @@
+// Package daemon is `whisgee up`: it owns the stack. It runs the proxy and
+// the supervisor, joins their events on one bus, and serves the control API
+// on a 0600 Unix socket; the dashboard and `whisgee ctl` are only clients,
+// so closing them never stops a worker.
+//
+//	d, err := daemon.New(cfg, daemon.Options{Version: "1.0"})
+//	if err := d.Start(ctx); err != nil { ... } // stack up, socket open
+//	<-ctx.Done()
+//	d.Stop(context.Background())                // workers stopped, sockets gone
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/whisgee/whisgee/assets"
+	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/control"
+	"github.com/whisgee/whisgee/proxyctl"
+	"github.com/whisgee/whisgee/supervisor"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Version is whisgee's version, reported in status.
+	Version string
+	// Logf prints the daemon's own messages. If nil, they are dropped.
+	Logf func(format string, args ...any)
+	// NewProxy builds the proxy engine. If nil, the engine named by
+	// proxy.engine in the config.
+	NewProxy func(cfg *config.Config, hook proxyctl.HealthHook, logf func(string, ...any)) (proxyctl.Engine, error)
+	// Hub is the event bus. If nil, the daemon makes one.
+	Hub *supervisor.Hub
+}
+
+// Daemon is a running stack.
+type Daemon struct {
+	cfg  *config.Config
+	opts Options
+	hub  *supervisor.Hub
+
+	proxy   proxyctl.Engine
+	sup     supervisor.Supervisor
+	closer  func(context.Context) error // stops the supervisor
+	ctl     net.Listener
+	srv     *http.Server
+	traffic *traffic
+	facts   facts
+	started time.Time
+
+	latest   atomic.Value // string: the newest proxy release, when known
+	stopOnce sync.Once
+	stopErr  error
+	done     chan struct{}
+}
+
+// New checks the config; Start does the work.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if cfg == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if opts.NewProxy == nil {
+		opts.NewProxy = newProxy
+	}
+	hub := opts.Hub
+	if hub == nil {
+		hub = supervisor.NewHub(2000)
+	}
+	return &Daemon{cfg: cfg, opts: opts, hub: hub, done: make(chan struct{})}, nil
+}
+
+// Hub is the daemon's event bus.
+func (d *Daemon) Hub() *supervisor.Hub { return d.hub }
+
+// Start brings the stack up: the control socket first (so a second daemon
+// on the same socket refuses before touching anything), then checks of the
+// app, the proxy's listeners, the workers and the control API. It returns
+// once the workers are spawned and the proxy accepts connections. On error
+// everything started is stopped again.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	d.started = time.Now()
+	d.ctl, err = control.Listen(d.cfg.Control.Socket)
+	if err != nil {
+		return err
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, func() { d.ctl.Close(); os.Remove(d.cfg.Control.Socket) })
+
+	if err := os.MkdirAll(d.cfg.RunDir, 0o700); err != nil {
+		return fmt.Errorf("run_dir %s: %w", d.cfg.RunDir, err)
+	}
+	runner, err := assets.WriteFile(d.cfg.RunDir, "whisgee_runner.py", assets.Runner(), 0o644)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { os.Remove(runner) })
+	if d.facts, err = preflight(ctx, d.cfg, runner); err != nil {
+		return err
+	}
+
+	hook := func(id int, healthy bool, reason string) {
+		state, verb := "unhealthy", "failed its health check"
+		if healthy {
+			state, verb = "healthy", "passed its health check"
+		}
+		msg := fmt.Sprintf("worker-%d %s", id, verb)
+		if reason != "" {
+			msg += ": " + reason
+		}
+		d.hub.Publish(supervisor.Event{Kind: supervisor.EventHealth, Worker: id, State: state, Message: msg})
+	}
+	d.proxy, err = d.opts.NewProxy(d.cfg, hook, d.opts.Logf)
+	if err != nil {
+		return err
+	}
+	if err := d.proxy.Start(ctx); err != nil {
+		return err
+	}
+	undo = append(undo, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.proxy.Close(cctx)
+	})
+
+	if err := d.startSupervisor(ctx, runner); err != nil {
+		return err
+	}
+	d.lookUpLatestProxy()
+
+	if d.cfg.Proxy.Listen != "off" {
+		d.traffic = newTraffic(d.cfg, "http://"+d.cfg.Proxy.Listen)
+		if d.cfg.Demo.Traffic {
+			d.traffic.gen.Start()
+		}
+	}
+
+	d.srv = &http.Server{Handler: control.NewServer(&backend{d: d}), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := d.srv.Serve(d.ctl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.opts.Logf("control API stopped: %v", err)
+		}
+	}()
+	d.hub.Publish(supervisor.Event{Kind: supervisor.EventAction, Worker: -1, Message: fmt.Sprintf("whisgee up: %d workers, proxy %s on %s", d.cfg.Workers.Count, d.proxy.Name(), d.listenSummary())})
+	return nil
+}
+
+func (d *Daemon) startSupervisor(ctx context.Context, runner string) error {
+	switch d.cfg.Supervisor.Engine {
+	case "builtin":
+		local, err := supervisor.NewLocal(supervisor.Options{
+			Config:     d.cfg,
+			Router:     d.proxy,
+			Hub:        d.hub,
+			RunnerPath: runner,
+			Logf:       d.opts.Logf,
+		})
+		if err != nil {
+			return err
+		}
+		if err := local.Start(ctx); err != nil {
+			return err
+		}
+		d.sup, d.closer = local, local.Close
+		return nil
+	}
+	return fmt.Errorf("supervisor.engine %q is not available in this build", d.cfg.Supervisor.Engine)
+}
+
+func (d *Daemon) listenSummary() string {
+	s := d.cfg.Proxy.Listen
+	if d.cfg.Proxy.TLS.Listen != "" {
+		s += ", https " + d.cfg.Proxy.TLS.Listen
+	}
+	return s
+}
+
+// Stop shuts the stack down: the traffic generator, then the proxy
+// (finishing requests in flight), then every worker, then the control API.
+// It is safe to call more than once.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.stopOnce.Do(func() {
+		defer close(d.done)
+		var errs []error
+		if d.traffic != nil {
+			d.traffic.gen.Stop()
+		}
+		d.hub.Publish(supervisor.Event{Kind: supervisor.EventAction, Worker: -1, Message: "whisgee up: shutting down"})
+		if d.proxy != nil {
+			if err := d.proxy.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("proxy: %w", err))
+			}
+		}
+		if d.closer != nil {
+			if err := d.closer(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("supervisor: %w", err))
+			}
+		}
+		if d.srv != nil {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			d.srv.Shutdown(sctx) // streams never end by themselves: cut them
+			cancel()
+			d.srv.Close()
+		}
+		if d.ctl != nil {
+			d.ctl.Close()
+			os.Remove(d.cfg.Control.Socket)
+		}
+		os.Remove(d.cfg.RunDir + "/whisgee_runner.py")
+		d.stopErr = errors.Join(errs...)
+	})
+	return d.stopErr
+}
+
+// Done is closed once Stop has finished.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// Wait blocks until Stop has finished and returns its error.
+func (d *Daemon) Wait() error {
+	<-d.done
+	return d.stopErr
+}

@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/control"
+	"github.com/whisgee/whisgee/probes/versions"
+	"github.com/whisgee/whisgee/supervisor"
+)
+
+// reloader is a proxy engine that can take a new config without dropping
+// connections (Envoy's hot restart).
+type reloader interface {
+	Reload(ctx context.Context, cfg *config.Config) error
+}
+
+// Reload re-reads the config file and applies what can change while the
+// stack runs: the proxy's config (Envoy: checked, validated, then hot
+// restarted to the next epoch; a failed epoch leaves the old one serving)
+// and the number of workers. It says what it did, and what needs a restart
+// of `whisgee up` to take effect.
+func (d *Daemon) Reload(ctx context.Context) (string, error) {
+	if d.cfg.Path == "" {
+		return "", fmt.Errorf("%w: this stack has no config file to reload", control.ErrUnsupported)
+	}
+	next, err := config.Load(d.cfg.Path)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", control.ErrInvalid, err)
+	}
+	for _, fixed := range []struct{ name, was, now string }{
+		{"control.socket", d.cfg.Control.Socket, next.Control.Socket},
+		{"run_dir", d.cfg.RunDir, next.RunDir},
+		{"proxy.engine", d.cfg.Proxy.Engine, next.Proxy.Engine},
+		{"supervisor.engine", d.cfg.Supervisor.Engine, next.Supervisor.Engine},
+	} {
+		if fixed.was != fixed.now {
+			return "", fmt.Errorf("%w: %s changed (%s → %s); that needs a restart of whisgee up", control.ErrInvalid, fixed.name, fixed.was, fixed.now)
+		}
+	}
+	var done []string
+	if r, ok := d.proxy.(reloader); ok {
+		if err := r.Reload(ctx, next); err != nil {
+			return "", fmt.Errorf("proxy reload refused, the running proxy is unchanged: %w", err)
+		}
+		done = append(done, "proxy reloaded")
+	} else {
+		done = append(done, "the built-in proxy takes proxy settings at start only")
+	}
+	if next.Workers.Count != d.cfg.Workers.Count {
+		if err := d.sup.Scale(ctx, next.Workers.Count); err != nil {
+			return "", fmt.Errorf("scale to %d workers: %w", next.Workers.Count, err)
+		}
+		done = append(done, fmt.Sprintf("scaled to %d workers", next.Workers.Count))
+		d.cfg.Workers.Count = next.Workers.Count
+	}
+	return fmt.Sprintf("config reloaded: %s; other worker settings apply at the next restart of whisgee up", strings.Join(done, "; ")), nil
+}
+
+// lookUpLatestProxy finds the newest Envoy release in the background, so
+// status can say "installed X, latest Y"; offline it says "unknown" and
+// never delays anything.
+func (d *Daemon) lookUpLatestProxy() {
+	if d.proxy.Name() != "envoy" {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		v, err := versions.Latest(ctx, versions.Options{})
+		if err != nil || v == "" {
+			v = "unknown"
+		}
+		d.latest.Store(v)
+		d.hub.Publish(supervisor.Event{Kind: supervisor.EventAction, Worker: -1, Message: fmt.Sprintf("envoy: installed %s, latest release %s", d.proxy.Version(), v)})
+	}()
+}

@@ -1,0 +1,165 @@
+package installer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// recipeGroups are the founding recipe's pip installs, in order. circus
+// must be at least 0.19 on Python 3.13.
+func recipeGroups(py Version, known bool) [][]string {
+	circus := "circus"
+	if known && !py.Less(Version{3, 13}) {
+		circus = "circus>=0.19"
+	}
+	return [][]string{{"--upgrade", "pip"}, {"wheel", "six"}, {circus, "chaussette", "bjoern"}}
+}
+
+func venvStep(h *Host, o *Options, p *Plan) *Step {
+	groups := o.PipGroups
+	if groups == nil {
+		v, known := h.pythonVersionOf(o.Python)
+		groups = recipeGroups(v, known)
+	}
+	// Inside an image root the venv is made by the root's own interpreter,
+	// through chroot, so its paths are the root's.
+	inRoot := func(argv ...string) []string {
+		if o.Root == "" {
+			return argv
+		}
+		return append([]string{"chroot", o.Root}, argv...)
+	}
+	venvPython := filepath.Join(o.Venv, "bin", "python")
+	pip := func(group []string) []string {
+		argv := inRoot(venvPython, "-m", "pip", "install")
+		if o.Wheelhouse != "" {
+			argv = append(argv, "--no-index", "--find-links", o.Wheelhouse)
+		}
+		return append(argv, group...)
+	}
+	var wanted []string
+	for _, g := range groups {
+		for _, req := range g {
+			if !strings.HasPrefix(req, "-") && req != "pip" {
+				wanted = append(wanted, req)
+			}
+		}
+	}
+	s := &Step{
+		Name: StepVenv, Root: o.Root != "",
+		Title: fmt.Sprintf("create the virtualenv %s with %s and pip install %s", o.Venv, o.Python, strings.Join(wanted, " ")),
+		DoneIf: []Check{
+			{Desc: venvPython + " exists", Func: fileExists(o.under(venvPython))},
+			{
+				Desc:   "pip shows " + strings.Join(wanted, ", "),
+				Argv:   inRoot(append([]string{venvPython, "-m", "pip", "show"}, requirementNames(wanted)...)...),
+				Accept: pipShowSatisfies(wanted),
+			},
+		},
+	}
+	env := []string{"PIP_DISABLE_PIP_VERSION_CHECK=1"}
+	create := &Action{
+		Desc:   "create the virtualenv",
+		Argv:   inRoot(o.Python, "-m", "venv", o.Venv),
+		Root:   o.Root != "",
+		SkipIf: []Check{{Desc: venvPython + " exists", Func: fileExists(o.under(venvPython))}},
+	}
+	if o.Root != "" {
+		s.Notes = append(s.Notes, "the venv is made inside the image root with its own interpreter (chroot); without one the step says so and is skipped")
+		s.Actions = append(s.Actions, &Action{
+			Desc: "check the image root has " + o.Python,
+			Do: func(ctx context.Context, r *Runner, out io.Writer) error {
+				candidates := []string{o.Python}
+				if !filepath.IsAbs(o.Python) {
+					candidates = []string{"/usr/bin/" + o.Python, "/usr/local/bin/" + o.Python, "/bin/" + o.Python}
+				}
+				for _, c := range candidates {
+					if fileExistsNow(o.under(c)) {
+						fmt.Fprintf(out, "%s found in %s\n", c, o.Root)
+						return nil
+					}
+				}
+				return NotApplicable(fmt.Sprintf("%s has no %s, so the venv cannot be made inside it; run `whisgee install --only venv` on the booted image", o.Root, o.Python))
+			},
+		})
+	}
+	s.Actions = append(s.Actions, create)
+	for _, g := range groups {
+		s.Actions = append(s.Actions, &Action{
+			Desc: "pip install " + strings.Join(g, " "),
+			Argv: pip(g), Env: env, Root: o.Root != "",
+		})
+	}
+	return s
+}
+
+func fileExists(path string) func(context.Context, *Runner) (bool, string, error) {
+	return func(context.Context, *Runner) (bool, string, error) {
+		return fileExistsNow(path), "", nil
+	}
+}
+
+func fileExistsNow(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// requirementNames strips version specifiers: "circus>=0.19" -> "circus".
+func requirementNames(reqs []string) []string {
+	names := make([]string, len(reqs))
+	for i, r := range reqs {
+		names[i] = requirementName(r)
+	}
+	return names
+}
+
+func requirementName(req string) string {
+	if i := strings.IndexAny(req, "<>=!~ ["); i >= 0 {
+		return req[:i]
+	}
+	return req
+}
+
+// pipShowSatisfies accepts `pip show` output listing every requirement, at
+// a version meeting any ">=" bound.
+func pipShowSatisfies(reqs []string) func(string) bool {
+	return func(out string) bool {
+		installed := map[string]string{}
+		var name string
+		sc := bufio.NewScanner(strings.NewReader(out))
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ": ")
+			switch {
+			case !ok:
+			case k == "Name":
+				name = normalizeDist(v)
+			case k == "Version" && name != "":
+				installed[name] = strings.TrimSpace(v)
+			}
+		}
+		for _, r := range reqs {
+			got, ok := installed[normalizeDist(requirementName(r))]
+			if !ok {
+				return false
+			}
+			if _, min, has := strings.Cut(r, ">="); has {
+				want, ok1 := ParseVersion(min + ".0")
+				have, ok2 := ParseVersion(got + ".0")
+				if !ok1 || !ok2 || have.Less(want) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+}
+
+// normalizeDist compares distribution names as pip does (PEP 503).
+func normalizeDist(n string) string {
+	return strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(strings.TrimSpace(n)))
+}
