@@ -301,6 +301,10 @@ func (c *Client) resolveSockets(ctx context.Context, l *layout) error {
 		line := opts.Cmd + " " + fmt.Sprint(opts.Args)
 		if m := socketRefRE.FindStringSubmatch(line); m != nil {
 			l.sockets[name] = addrs[strings.ToLower(m[1])]
+		} else if a, ok := addrs[name]; ok {
+			// No socket on the command line: a socket named like the
+			// watcher is its socket, as circus.ini render names them.
+			l.sockets[name] = a
 		}
 	}
 	return nil

@@ -86,17 +86,8 @@ func askWorker(t *testing.T, socket string) string {
 // circus-protocol endpoint, as it would drive circusd.
 func TestClientDrivesLocalThroughCircusEndpoint(t *testing.T) {
 	local, cfg := newLocal(t, 2)
-	srv := startServer(t, local, func(o *ServeOptions) { o.Config = cfg })
-	c := newTestClient(t, srv.Endpoint(), func(o *Options) { o.PubSub = srv.PubSubEndpoint(); o.ActionTimeout = 30 * time.Second })
+	c, events, ws, real := serveAndDial(t, local, &ServeOptions{Config: cfg})
 	ctx := context.Background()
-	events, stop := c.Subscribe()
-	t.Cleanup(stop)
-
-	ws, err := c.Workers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	real, _ := local.Workers(ctx)
 	if len(ws) != 2 {
 		t.Fatalf("client sees %+v", ws)
 	}

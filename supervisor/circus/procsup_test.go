@@ -255,6 +255,31 @@ func (s *procSupervisor) Subscribe() (<-chan supervisor.Event, func()) {
 	}
 }
 
+// serveAndDial serves sup's circus protocol, connects a client to it
+// (subscribed to its events) and returns the workers as the client and as
+// sup see them.
+func serveAndDial(t *testing.T, sup supervisor.Supervisor, opts *ServeOptions) (*Client, <-chan supervisor.Event, []supervisor.Worker, []supervisor.Worker) {
+	t.Helper()
+	srv := startServer(t, sup, func(o *ServeOptions) {
+		if opts != nil {
+			*o = *opts
+		}
+	})
+	c := newTestClient(t, srv.Endpoint(), func(o *Options) { o.PubSub = srv.PubSubEndpoint(); o.ActionTimeout = 30 * time.Second })
+	events, stop := c.Subscribe()
+	t.Cleanup(stop)
+	ctx := context.Background()
+	ws, err := c.Workers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := sup.Workers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, events, ws, real
+}
+
 // startServer serves sup's circus protocol on loopback for one test.
 func startServer(t *testing.T, sup supervisor.Supervisor, mod ...func(*ServeOptions)) *Server {
 	t.Helper()

@@ -25,6 +25,11 @@ type ServeOptions struct {
 	PubSub string
 	// Watcher is the name the workers go by. If empty, "web".
 	Watcher string
+	// PerWorker presents each worker as a watcher of its own, WATCHER-ID
+	// with one process and one socket, as a circus.ini rendered with
+	// --sockets per-worker has them; else all workers are the processes
+	// of one watcher.
+	PerWorker bool
 	// Config, if set, fills the `options` and `get` replies (command line,
 	// graceful_timeout, stop_signal, working_dir, env).
 	Config *config.Config
@@ -257,21 +262,22 @@ func (s *Server) relay(ctx context.Context, events <-chan supervisor.Event) {
 				return
 			}
 			body := map[string]any{"process_pid": ev.PID, "time": epoch(ev.Time)}
+			watcher := s.nameOf(supervisor.Worker{ID: ev.Worker})
 			switch {
 			case ev.Kind == supervisor.EventSpawn && ev.PID != 0:
-				s.publish("spawn", body)
+				s.publish(watcher, "spawn", body)
 			case ev.Kind == supervisor.EventExit && ev.PID != 0:
 				body["exit_code"] = ev.ExitCode
-				s.publish("reap", body)
+				s.publish(watcher, "reap", body)
 			case ev.Kind == supervisor.EventState && ev.State == string(supervisor.StateStopping) && ev.PID != 0:
-				s.publish("kill", body)
+				s.publish(watcher, "kill", body)
 			}
 		}
 	}
 }
 
 // publish sends watcher.NAME.EVENT with its JSON body, as circusd does.
-func (s *Server) publish(event string, body map[string]any) {
+func (s *Server) publish(watcher, event string, body map[string]any) {
 	if _, ok := body["time"]; !ok {
 		body["time"] = epoch(time.Now())
 	}
@@ -281,5 +287,5 @@ func (s *Server) publish(event string, body map[string]any) {
 	}
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	_ = s.pub.Send(zmq4.NewMsgFrom([]byte("watcher."+s.opts.Watcher+"."+event), b))
+	_ = s.pub.Send(zmq4.NewMsgFrom([]byte("watcher."+watcher+"."+event), b))
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ func (s *Server) dispatch(ctx context.Context, cmd string, props map[string]any)
 	handlers := map[string]func(context.Context, map[string]any) map[string]any{
 		"list":          s.cmdList,
 		"status":        s.cmdStatus,
-		"numwatchers":   func(context.Context, map[string]any) map[string]any { return ok(map[string]any{"numwatchers": 1}) },
+		"numwatchers":   s.cmdNumWatchers,
 		"numprocesses":  s.cmdNumProcesses,
 		"listsockets":   s.cmdListSockets,
 		"options":       s.cmdOptions,
@@ -60,65 +61,87 @@ func pyRepr(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
 
-// watcherArg checks props["name"]: missing (when required) or another
-// watcher's name gives circus's own error replies.
-func (s *Server) watcherArg(props map[string]any, required bool) (named bool, errResp map[string]any) {
-	v, has := props["name"]
-	if !has {
-		if required {
-			return false, errorReply(errnoMessage, "message invalid 'name' is missing")
-		}
-		return false, nil
+// nameOf is the watcher a worker belongs to: the one watcher, or with
+// PerWorker one watcher per worker, WATCHER-ID.
+func (s *Server) nameOf(w supervisor.Worker) string {
+	if s.opts.PerWorker {
+		return fmt.Sprintf("%s-%d", s.opts.Watcher, w.ID)
 	}
-	name := strings.ToLower(fmt.Sprint(v))
-	if name != s.opts.Watcher {
-		return true, errorReply(errnoMessage, fmt.Sprintf("program %s not found", fmt.Sprint(v)))
-	}
-	return true, nil
+	return s.opts.Watcher
 }
 
-// watcherGlob is watcherArg for start, stop and restart, whose name is a
-// glob pattern in circus.
-func (s *Server) watcherGlob(props map[string]any) map[string]any {
-	v, has := props["name"]
-	if !has {
-		return nil
+// names lists the watchers, in worker order.
+func (s *Server) names(ws []supervisor.Worker) []string {
+	if !s.opts.PerWorker {
+		return []string{s.opts.Watcher}
 	}
-	pattern := strings.ToLower(fmt.Sprint(v))
-	if m, err := path.Match(pattern, s.opts.Watcher); err != nil || !m {
-		return errorReply(errnoMessage, fmt.Sprintf("program %s not found", fmt.Sprint(v)))
+	names := []string{}
+	for _, w := range ws {
+		names = append(names, s.nameOf(w))
 	}
-	return nil
+	return names
 }
 
-// nameRule says whether a command must, may or does not name the watcher.
+// byWatcher groups workers by watcher name.
+func (s *Server) byWatcher(ws []supervisor.Worker) map[string][]supervisor.Worker {
+	m := map[string][]supervisor.Worker{}
+	for _, n := range s.names(ws) {
+		m[n] = nil
+	}
+	for _, w := range ws {
+		m[s.nameOf(w)] = append(m[s.nameOf(w)], w)
+	}
+	return m
+}
+
+// nameRule says whether a command must, may or does not name a watcher,
+// and whether the name is a glob (start, stop, restart) as in circus.
 type nameRule int
 
 const (
 	nameOptional nameRule = iota
 	nameRequired
 	nameIgnored
+	nameGlob
 )
 
-// withWorkers checks the watcher's name, reads the workers and answers
-// with f; named reports whether the request named the watcher.
+// withWorkers reads the workers, keeps those of the watcher(s) the request
+// names (circus's own errors when the name is missing or unknown), and
+// answers with f; named reports whether the request named a watcher.
 func (s *Server) withWorkers(ctx context.Context, props map[string]any, rule nameRule, f func(named bool, ws []supervisor.Worker) map[string]any) map[string]any {
-	named := false
-	if rule != nameIgnored {
-		var e map[string]any
-		if named, e = s.watcherArg(props, rule == nameRequired); e != nil {
-			return e
-		}
+	v, has := props["name"]
+	if !has && rule == nameRequired {
+		return errorReply(errnoMessage, "message invalid 'name' is missing")
 	}
 	ws, err := s.sup.Workers(ctx)
 	if err != nil {
 		return commandError(err)
 	}
-	return f(named, ws)
-}
-
-func (s *Server) workers(ctx context.Context) ([]supervisor.Worker, error) {
-	return s.sup.Workers(ctx)
+	if !has || rule == nameIgnored {
+		return f(false, ws)
+	}
+	want := strings.ToLower(fmt.Sprint(v))
+	matches := func(name string) bool {
+		if rule == nameGlob {
+			m, err := path.Match(want, name)
+			return err == nil && m
+		}
+		return want == name
+	}
+	found := false
+	var picked []supervisor.Worker
+	for _, name := range s.names(ws) {
+		found = found || matches(name)
+	}
+	for _, w := range ws {
+		if matches(s.nameOf(w)) {
+			picked = append(picked, w)
+		}
+	}
+	if !found {
+		return errorReply(errnoMessage, fmt.Sprintf("program %s not found", fmt.Sprint(v)))
+	}
+	return f(true, picked)
 }
 
 // running lists the pids of the workers that have a process, by worker id.
@@ -155,7 +178,7 @@ func watcherStatus(ws []supervisor.Worker) string {
 func (s *Server) cmdList(ctx context.Context, props map[string]any) map[string]any {
 	return s.withWorkers(ctx, props, nameOptional, func(named bool, ws []supervisor.Worker) map[string]any {
 		if !named {
-			return ok(map[string]any{"watchers": []string{s.opts.Watcher}})
+			return ok(map[string]any{"watchers": s.names(ws)})
 		}
 		return ok(map[string]any{"pids": running(ws)})
 	})
@@ -166,7 +189,17 @@ func (s *Server) cmdStatus(ctx context.Context, props map[string]any) map[string
 		if named {
 			return ok(map[string]any{"status": watcherStatus(ws)})
 		}
-		return ok(map[string]any{"statuses": map[string]string{s.opts.Watcher: watcherStatus(ws)}})
+		statuses := map[string]string{}
+		for name, group := range s.byWatcher(ws) {
+			statuses[name] = watcherStatus(group)
+		}
+		return ok(map[string]any{"statuses": statuses})
+	})
+}
+
+func (s *Server) cmdNumWatchers(ctx context.Context, props map[string]any) map[string]any {
+	return s.withWorkers(ctx, props, nameIgnored, func(_ bool, ws []supervisor.Worker) map[string]any {
+		return ok(map[string]any{"numwatchers": len(s.names(ws))})
 	})
 }
 
@@ -195,7 +228,10 @@ func (s *Server) cmdListSockets(ctx context.Context, props map[string]any) map[s
 				continue
 			}
 			name := fmt.Sprintf("%s.%d", s.opts.Watcher, w.ID+1)
-			if len(distinct) == 1 {
+			switch {
+			case s.opts.PerWorker:
+				name = s.nameOf(w) // the socket the watcher's cmd names
+			case len(distinct) == 1:
 				name = s.opts.Watcher
 			}
 			sock := map[string]any{"fd": -1, "name": name, "backlog": 2048}
@@ -223,9 +259,9 @@ func splitHostPort(addr string) (string, int, error) {
 }
 
 // watcherOptions is the watcher's configuration in circus's `options` shape.
-func (s *Server) watcherOptions(numprocesses int) map[string]any {
+func (s *Server) watcherOptions(name string, numprocesses int) map[string]any {
 	o := map[string]any{
-		"__name__": "watcher:" + s.opts.Watcher, "args": "", "close_child_stderr": false,
+		"__name__": "watcher:" + name, "args": "", "close_child_stderr": false,
 		"close_child_stdin": true, "close_child_stdout": false, "cmd": "", "copy_env": true,
 		"env": map[string]string{}, "executable": nil, "gid": nil, "graceful_timeout": 30.0,
 		"max_age": 0, "max_age_variance": 30, "max_retry": 5, "numprocesses": numprocesses,
@@ -235,7 +271,7 @@ func (s *Server) watcherOptions(numprocesses int) map[string]any {
 		"uid": nil, "use_sockets": true, "warmup_delay": 0, "working_dir": "",
 	}
 	if cfg := s.opts.Config; cfg != nil {
-		o["cmd"] = watcherCommand(cfg, s.opts.Watcher, "")
+		o["cmd"] = watcherCommand(cfg, name, "")
 		o["working_dir"] = cfg.App.Dir
 		o["graceful_timeout"] = cfg.Workers.GracefulTimeout.Seconds()
 		if sig, err := config.ParseSignal(cfg.Workers.StopSignal); err == nil {
@@ -249,7 +285,7 @@ func (s *Server) watcherOptions(numprocesses int) map[string]any {
 
 func (s *Server) cmdOptions(ctx context.Context, props map[string]any) map[string]any {
 	return s.withWorkers(ctx, props, nameRequired, func(_ bool, ws []supervisor.Worker) map[string]any {
-		return ok(map[string]any{"options": s.watcherOptions(len(ws))})
+		return ok(map[string]any{"options": s.watcherOptions(strings.ToLower(fmt.Sprint(props["name"])), len(ws))})
 	})
 }
 
@@ -259,7 +295,7 @@ func (s *Server) cmdGet(ctx context.Context, props map[string]any) map[string]an
 		return errorReply(errnoMessage, "message invalid 'keys' is missing")
 	}
 	return s.withWorkers(ctx, props, nameRequired, func(_ bool, ws []supervisor.Worker) map[string]any {
-		all := s.watcherOptions(len(ws))
+		all := s.watcherOptions(strings.ToLower(fmt.Sprint(props["name"])), len(ws))
 		out := map[string]any{}
 		for _, k := range keys {
 			key := fmt.Sprint(k)
@@ -330,7 +366,11 @@ func (s *Server) infoOf(ws []supervisor.Worker) map[string]any {
 func (s *Server) cmdStats(ctx context.Context, props map[string]any) map[string]any {
 	return s.withWorkers(ctx, props, nameOptional, func(named bool, ws []supervisor.Worker) map[string]any {
 		if !named {
-			return ok(map[string]any{"infos": map[string]any{s.opts.Watcher: s.infoOf(ws)}})
+			infos := map[string]any{}
+			for name, group := range s.byWatcher(ws) {
+				infos[name] = s.infoOf(group)
+			}
+			return ok(map[string]any{"infos": infos})
 		}
 		if p, has := props["process"]; has {
 			pid, _ := toInt(p)
@@ -396,8 +436,11 @@ func (s *Server) act(ctx context.Context, props map[string]any, cmd string, do f
 }
 
 func (s *Server) cmdScale(ctx context.Context, props map[string]any, sign int) map[string]any {
-	if _, e := s.watcherArg(props, true); e != nil {
+	if e := s.withWorkers(ctx, props, nameRequired, func(bool, []supervisor.Worker) map[string]any { return nil }); e != nil {
 		return e
+	}
+	if s.opts.PerWorker {
+		return errorReply(errnoCommand, "each watcher here is one worker on its own socket; change the number of workers with `whisgee ctl scale`")
 	}
 	nb := 1
 	if v, has := props["nb"]; has {
@@ -413,7 +456,7 @@ func (s *Server) cmdScale(ctx context.Context, props map[string]any, sign int) m
 		name = "watcher_decr"
 	}
 	return s.act(ctx, props, name, func(ctx context.Context) map[string]any {
-		ws, err := s.workers(ctx)
+		ws, err := s.sup.Workers(ctx)
 		if err != nil {
 			return commandError(err)
 		}
@@ -454,20 +497,26 @@ func pidDiff(before, after []int) map[string]any {
 	return map[string]any{"stopped": stopped, "started": started, "kept": kept}
 }
 
-// cmdRestart serves restart and reload as a rolling restart: circus's
-// plain restart would kill every worker at once.
+// cmdRestart serves restart and reload as a rolling restart of the
+// watcher's workers: circus's plain restart would kill them all at once.
 func (s *Server) cmdRestart(ctx context.Context, props map[string]any) map[string]any {
-	if e := s.watcherGlob(props); e != nil {
-		return e
-	}
-	return s.act(ctx, props, "watcher_reload", func(ctx context.Context) map[string]any {
-		return s.restartWorkers(ctx, nil)
+	return s.withWorkers(ctx, props, nameGlob, func(named bool, ws []supervisor.Worker) map[string]any {
+		var ids []int // nil: every worker, with the supervisor's own rolling restart
+		if named && s.opts.PerWorker {
+			ids = []int{}
+			for _, w := range ws {
+				ids = append(ids, w.ID)
+			}
+		}
+		return s.act(ctx, props, "watcher_reload", func(ctx context.Context) map[string]any {
+			return s.restartWorkers(ctx, ids)
+		})
 	})
 }
 
 // restartWorkers restarts ids (all when nil) and reports the pids.
 func (s *Server) restartWorkers(ctx context.Context, ids []int) map[string]any {
-	ws, err := s.workers(ctx)
+	ws, err := s.sup.Workers(ctx)
 	if err != nil {
 		return commandError(err)
 	}
@@ -480,99 +529,105 @@ func (s *Server) restartWorkers(ctx context.Context, ids []int) map[string]any {
 	if err != nil {
 		return commandError(err)
 	}
-	ws, err = s.workers(ctx)
+	ws, err = s.sup.Workers(ctx)
 	if err != nil {
 		return commandError(err)
 	}
-	s.publish("reload", map[string]any{})
+	s.publishEach(ws, ids, "reload")
 	return ok(map[string]any{"info": pidDiff(before, running(ws))})
+}
+
+// publishEach publishes a watcher event once per watcher of ws (of ids
+// only, when given).
+func (s *Server) publishEach(ws []supervisor.Worker, ids []int, event string) {
+	done := map[string]bool{}
+	for _, w := range ws {
+		if ids != nil && !slices.Contains(ids, w.ID) {
+			continue
+		}
+		if name := s.nameOf(w); !done[name] {
+			done[name] = true
+			s.publish(name, event, map[string]any{})
+		}
+	}
 }
 
 // cmdKill serves kill as a safe restart of the process: circus respawns a
 // killed process anyway, and whisgee drains it first.
 func (s *Server) cmdKill(ctx context.Context, props map[string]any) map[string]any {
-	if _, e := s.watcherArg(props, true); e != nil {
-		return e
-	}
-	ws, err := s.workers(ctx)
-	if err != nil {
-		return commandError(err)
-	}
-	var ids []int
-	for _, w := range ws {
-		if w.PID != 0 {
-			ids = append(ids, w.ID)
+	return s.withWorkers(ctx, props, nameRequired, func(_ bool, ws []supervisor.Worker) map[string]any {
+		wantPID := 0
+		if p, has := props["pid"]; has {
+			wantPID, _ = toInt(p)
 		}
-	}
-	if p, has := props["pid"]; has {
-		pid, _ := toInt(p)
-		ids = nil
+		ids := []int{}
 		for _, w := range ws {
-			if w.PID == pid && pid != 0 {
-				ids = []int{w.ID}
+			if w.PID != 0 && (wantPID == 0 || w.PID == wantPID) {
+				ids = append(ids, w.ID)
 			}
 		}
-		if ids == nil {
+		if len(ids) == 0 {
 			return ok(nil) // circus kills nothing for an unknown pid, and says ok
 		}
-	}
-	return s.act(ctx, props, "kill", func(ctx context.Context) map[string]any {
-		r := s.restartWorkers(ctx, ids)
-		delete(r, "info")
-		return r
+		return s.act(ctx, props, "kill", func(ctx context.Context) map[string]any {
+			r := s.restartWorkers(ctx, ids)
+			delete(r, "info")
+			return r
+		})
 	})
 }
 
 func (s *Server) cmdStart(ctx context.Context, props map[string]any) map[string]any {
-	if e := s.watcherGlob(props); e != nil {
-		return e
-	}
-	return s.act(ctx, props, "watcher_start", func(ctx context.Context) map[string]any {
-		ws, err := s.workers(ctx)
-		if err != nil {
-			return commandError(err)
-		}
-		before := running(ws)
-		for _, w := range ws {
-			if w.PID == 0 {
+	return s.withWorkers(ctx, props, nameGlob, func(_ bool, ws []supervisor.Worker) map[string]any {
+		return s.act(ctx, props, "watcher_start", func(ctx context.Context) map[string]any {
+			var before []int
+			for _, w := range ws {
+				if w.PID != 0 {
+					before = append(before, w.PID)
+					continue
+				}
 				if err := s.sup.StartWorker(ctx, w.ID); err != nil {
 					return commandError(err)
 				}
 			}
-		}
-		if ws, err = s.workers(ctx); err != nil {
-			return commandError(err)
-		}
-		d := pidDiff(before, running(ws))
-		s.publish("start", map[string]any{})
-		return ok(map[string]any{"info": map[string]any{"started": d["started"], "kept": d["kept"]}})
+			now, err := s.sup.Workers(ctx)
+			if err != nil {
+				return commandError(err)
+			}
+			var after []int
+			for _, w := range now {
+				for _, x := range ws {
+					if x.ID == w.ID && w.PID != 0 {
+						after = append(after, w.PID)
+					}
+				}
+			}
+			d := pidDiff(before, after)
+			s.publishEach(ws, nil, "start")
+			return ok(map[string]any{"info": map[string]any{"started": d["started"], "kept": d["kept"]}})
+		})
 	})
 }
 
 func (s *Server) cmdStop(ctx context.Context, props map[string]any) map[string]any {
-	if e := s.watcherGlob(props); e != nil {
-		return e
-	}
-	return s.act(ctx, props, "watcher_stop", func(ctx context.Context) map[string]any {
-		ws, err := s.workers(ctx)
-		if err != nil {
-			return commandError(err)
-		}
-		for _, w := range ws {
-			if w.PID != 0 {
-				if err := s.sup.StopWorker(ctx, w.ID); err != nil {
-					return commandError(err)
+	return s.withWorkers(ctx, props, nameGlob, func(_ bool, ws []supervisor.Worker) map[string]any {
+		return s.act(ctx, props, "watcher_stop", func(ctx context.Context) map[string]any {
+			for _, w := range ws {
+				if w.PID != 0 {
+					if err := s.sup.StopWorker(ctx, w.ID); err != nil {
+						return commandError(err)
+					}
 				}
 			}
-		}
-		s.publish("stop", map[string]any{})
-		return ok(map[string]any{"info": nil})
+			s.publishEach(ws, nil, "stop")
+			return ok(map[string]any{"info": nil})
+		})
 	})
 }
 
 func (s *Server) cmdSignal(ctx context.Context, props map[string]any) map[string]any {
-	if _, e := s.watcherArg(props, true); e != nil {
-		return e
+	if _, has := props["name"]; !has {
+		return errorReply(errnoMessage, "message invalid 'name' is missing")
 	}
 	raw, has := props["signum"]
 	if !has {
@@ -582,23 +637,21 @@ func (s *Server) cmdSignal(ctx context.Context, props map[string]any) map[string
 	if !valid {
 		return errorReply(errnoMessage, "signal invalid")
 	}
-	ws, err := s.workers(ctx)
-	if err != nil {
-		return commandError(err)
-	}
-	wantPID := 0
-	if p, has := props["pid"]; has {
-		wantPID, _ = toInt(p)
-	}
-	for _, w := range ws {
-		if w.PID == 0 || (wantPID != 0 && w.PID != wantPID) {
-			continue
+	return s.withWorkers(ctx, props, nameRequired, func(_ bool, ws []supervisor.Worker) map[string]any {
+		wantPID := 0
+		if p, has := props["pid"]; has {
+			wantPID, _ = toInt(p)
 		}
-		if err := s.sup.Signal(ctx, w.ID, strconv.Itoa(int(sig))); err != nil {
-			return commandError(err)
+		for _, w := range ws {
+			if w.PID == 0 || (wantPID != 0 && w.PID != wantPID) {
+				continue
+			}
+			if err := s.sup.Signal(ctx, w.ID, strconv.Itoa(int(sig))); err != nil {
+				return commandError(err)
+			}
 		}
-	}
-	return ok(nil)
+		return ok(nil)
+	})
 }
 
 // toSignal reads a signum as circus's to_signum does: 1, "1", "HUP", "SIGHUP".

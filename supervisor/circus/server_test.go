@@ -20,17 +20,8 @@ import (
 // steers the supervisor behind it.
 func TestClientAgainstOwnServer(t *testing.T) {
 	sup := newProcSupervisor(t, 3)
-	srv := startServer(t, sup)
-	c := newTestClient(t, srv.Endpoint(), func(o *Options) { o.PubSub = srv.PubSubEndpoint() })
+	c, events, ws, real := serveAndDial(t, sup, nil)
 	ctx := context.Background()
-	events, stop := c.Subscribe()
-	t.Cleanup(stop)
-
-	ws, err := c.Workers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	real, _ := sup.Workers(ctx)
 	if len(ws) != 3 {
 		t.Fatalf("want 3 workers, got %+v", ws)
 	}
@@ -250,4 +241,64 @@ func firstEntry(m map[string]any) map[string]any {
 		}
 	}
 	return nil
+}
+
+// With one watcher per worker (WATCHER-ID, as `circus render --sockets
+// per-worker` writes), the client stops and starts single workers, and
+// refuses to scale.
+func TestClientPerWorkerWatchers(t *testing.T) {
+	sup := newProcSupervisor(t, 3)
+	c, events, ws, real := serveAndDial(t, sup, &ServeOptions{PerWorker: true})
+	ctx := context.Background()
+	for i, w := range ws {
+		if w.Name != "web-"+strconv.Itoa(i) || w.PID != real[i].PID || w.Socket != real[i].Socket {
+			t.Errorf("worker %d: %s pid %d socket %s; want web-%d pid %d socket %s", i, w.Name, w.PID, w.Socket, i, real[i].PID, real[i].Socket)
+		}
+	}
+	if err := c.StopWorker(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	ws, _ = c.Workers(ctx)
+	if ws[1].State != supervisor.StateStopped || ws[1].PID != 0 || ws[0].PID == 0 || ws[2].PID == 0 {
+		t.Errorf("after StopWorker(1): %+v", ws)
+	}
+	if err := c.StartWorker(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := sup.Workers(ctx)
+	if after[1].PID == 0 || after[2].PID == real[2].PID || after[0].PID != real[0].PID {
+		t.Errorf("after start 1 and restart 2: %v -> %v", pidsOf(real), pidsOf(after))
+	}
+	if err := c.Scale(ctx, 4); !errors.Is(err, supervisor.ErrUnsupported) {
+		t.Errorf("Scale(4) with a watcher per worker: %v, want ErrUnsupported", err)
+	}
+	if err := c.Signal(ctx, 0, "USR1"); err != nil {
+		t.Fatal(err)
+	}
+	if calls := strings.Join(sup.calls, ","); !strings.Contains(calls, "stop 1") || !strings.Contains(calls, "start 1") || !strings.Contains(calls, "restart [2]") || !strings.Contains(calls, "signal 0 10") {
+		t.Errorf("supervisor calls %s", calls)
+	}
+	// Events name the worker from the watcher they come from.
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == supervisor.EventExit && ev.Worker == 1 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no exit event for worker 1 (watcher web-1)")
+		}
+	}
+}
+
+func pidsOf(ws []supervisor.Worker) []int {
+	var pids []int
+	for _, w := range ws {
+		pids = append(pids, w.PID)
+	}
+	return pids
 }
