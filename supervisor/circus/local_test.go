@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/whisgee/whisgee/assets"
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/internal/testenv"
+	"github.com/whisgee/whisgee/proxyctl/builtin"
 	"github.com/whisgee/whisgee/supervisor"
 )
 
@@ -147,4 +150,174 @@ func TestClientDrivesLocalThroughCircusEndpoint(t *testing.T) {
 			t.Fatalf("saw %d spawn events with their worker through circus's pubsub", spawns)
 		}
 	}
+}
+
+// A rolling restart through circus's protocol, with the built-in proxy as
+// the client's Router, drops no request: each worker (a watcher of its
+// own) is drained in the proxy before it is restarted and health-checked
+// after.
+func TestRollingRestartThroughCircusDropsNoRequest(t *testing.T) {
+	local, cfg := newLocal(t, 2)
+	pcfg, err := config.Parse([]byte("app: {module: \"app:application\"}\ncontrol: {socket: /tmp/wg-unused.sock}\n"+
+		"proxy: {listen: 127.0.0.1:0, admin: \"off\"}\nworkers: {health: {interval: 100ms, timeout: 1s}}\n"), "proxy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := builtin.New(pcfg, builtin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		proxy.Close(ctx)
+	})
+	srv := startServer(t, local, func(o *ServeOptions) { o.Config = cfg; o.PerWorker = true })
+	steps := &stepLog{}
+	router := &loggingRouter{Router: proxy, log: steps}
+	c := newTestClient(t, srv.Endpoint(), func(o *Options) {
+		o.Router = router
+		o.ActionTimeout = 30 * time.Second
+		o.GracefulTimeout = 5 * time.Second
+	})
+	exits, unsubscribe := local.Subscribe()
+	t.Cleanup(unsubscribe)
+	go func() {
+		for ev := range exits {
+			if ev.Kind == supervisor.EventExit {
+				steps.add(fmt.Sprintf("exit %d", ev.Worker))
+			}
+		}
+	}()
+	ctx := context.Background()
+	ws, err := c.Workers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backends []supervisor.Backend
+	for _, w := range ws {
+		backends = append(backends, supervisor.Backend{ID: w.ID, Name: w.Name, Network: "unix", Address: w.Socket})
+	}
+	proxy.SetWorkers(backends)
+	if err := proxy.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := proxy.WaitHealthy(wctx, w.ID)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	url := "http://" + proxy.Addr("http") + "/"
+	stop := make(chan struct{})
+	var sent, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; i < 20000; i++ { // bounded: the restart ends long before
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(url)
+				sent.Add(1)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	err = c.RollingRestart(ctx)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := local.Workers(ctx)
+	for i := range after {
+		if after[i].PID == ws[i].PID {
+			t.Errorf("worker %d kept pid %d", i, ws[i].PID)
+		}
+	}
+	// Each worker was drained before its process exited, and taken back
+	// only after a health check passed.
+	for _, w := range ws {
+		order := []string{fmt.Sprintf("drain %d", w.ID), fmt.Sprintf("exit %d", w.ID), fmt.Sprintf("healthy %d", w.ID), fmt.Sprintf("undrain %d", w.ID)}
+		if !steps.inOrder(order...) {
+			t.Errorf("worker %d: want %v in that order; got %v", w.ID, order, steps.all())
+		}
+	}
+	if failed.Load() > 0 || sent.Load() < 10 {
+		t.Errorf("%d of %d requests failed during the rolling restart (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	t.Logf("%d requests, none failed, through a rolling restart of %d workers", sent.Load(), len(after))
+}
+
+// stepLog records what happened, in order, from several goroutines.
+type stepLog struct {
+	mu    sync.Mutex
+	steps []string
+}
+
+func (l *stepLog) add(s string) {
+	l.mu.Lock()
+	l.steps = append(l.steps, s)
+	l.mu.Unlock()
+}
+
+func (l *stepLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.steps...)
+}
+
+// inOrder reports whether the steps occur in this order (others between).
+func (l *stepLog) inOrder(want ...string) bool {
+	i := 0
+	for _, s := range l.all() {
+		if i < len(want) && s == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+// loggingRouter is the real proxy, with its draining and health calls
+// logged.
+type loggingRouter struct {
+	supervisor.Router
+	log *stepLog
+}
+
+func (r *loggingRouter) SetDraining(id int, draining bool) {
+	if draining {
+		r.log.add(fmt.Sprintf("drain %d", id))
+	} else {
+		r.log.add(fmt.Sprintf("undrain %d", id))
+	}
+	r.Router.SetDraining(id, draining)
+}
+
+func (r *loggingRouter) WaitHealthy(ctx context.Context, id int) error {
+	err := r.Router.WaitHealthy(ctx, id)
+	if err == nil {
+		r.log.add(fmt.Sprintf("healthy %d", id))
+	}
+	return err
 }
