@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/whisgee/whisgee/internal/testenv"
+	"github.com/whisgee/whisgee/supervisor"
 )
 
 // A wrong endpoint must fail within ConnectTimeout (3s by default) with a
@@ -99,5 +101,47 @@ func TestEndpointsMustBeLocal(t *testing.T) {
 	}
 	if _, err := New(Options{Endpoint: "http://127.0.0.1:5555"}); err == nil || !strings.Contains(err.Error(), "tcp://HOST:PORT") {
 		t.Fatalf("want a form error, got %v", err)
+	}
+}
+
+// The event stream survives circusd being away: one EventError per outage,
+// then events again once the pubsub endpoint is back.
+func TestSubscribeReconnects(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	c := newTestClient(t, "tcp://"+testenv.FreeAddr(t), func(o *Options) { o.PubSub = "tcp://" + addr })
+	events, stop := c.Subscribe()
+	t.Cleanup(stop)
+	next := func(what string) supervisor.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s event", what)
+		}
+		return supervisor.Event{}
+	}
+	if ev := next("error"); ev.Kind != supervisor.EventError || !strings.Contains(ev.Message, addr) {
+		t.Fatalf("first event %+v: want an error naming %s", ev, addr)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	pub := zmq4.NewPub(ctx)
+	t.Cleanup(func() { cancel(); pub.Close() })
+	if err := pub.Listen("tcp://" + addr); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next("reconnect"); ev.Kind != supervisor.EventAction || !strings.Contains(ev.Message, "reachable again") {
+		t.Fatalf("after the endpoint came back: %+v", ev)
+	}
+	for len(pub.(zmq4.Topics).Topics()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The control endpoint is absent: the worker of a reap stays unknown.
+	if err := pub.Send(zmq4.NewMsgFrom([]byte("watcher.web.reap"), []byte(`{"process_pid": 42, "time": 1795731393.5, "exit_code": 3}`))); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next("reap"); ev.Kind != supervisor.EventExit || ev.PID != 42 || ev.ExitCode != 3 {
+		t.Fatalf("relayed event %+v", ev)
 	}
 }
