@@ -14,7 +14,9 @@ import (
 
 	"github.com/charmbracelet/x/term"
 
+	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/installer"
+	"github.com/whisgee/whisgee/proxyctl/envoy"
 )
 
 // installFlags are the flags `whisgee install` and `whisgee bootstrap`
@@ -68,6 +70,7 @@ func (f *installFlags) options() (installer.Options, error) {
 		AppModule: f.app, Workers: f.workers, ProxyEngine: f.proxy, SupervisorEngine: f.sup,
 		GitHubBaseURL: f.githubAPI, DNFArgs: f.dnfArgs,
 		Only: splitList(f.only), Skip: splitList(f.skip),
+		RenderEnvoy: renderEnvoyForInstall,
 	}
 	var err error
 	for _, p := range []struct {
@@ -221,4 +224,19 @@ func checkRoot(ctx context.Context, plan *installer.Plan, stdout io.Writer) erro
 		return fmt.Errorf("steps %s need root and `sudo -n` does not work here (%v): run `sudo whisgee install ...`, or skip them with --skip %s", strings.Join(steps, ", "), err, strings.Join(steps, ","))
 	}
 	return nil
+}
+
+// renderEnvoyForInstall gives the installer Envoy's bootstrap and EDS file.
+// A self-signed certificate is left to `whisgee up`, which keeps an existing
+// valid pair: writing a fresh one on every install would make a second run
+// change files.
+func renderEnvoyForInstall(cfg *config.Config) ([]installer.EngineFile, error) {
+	f, err := envoy.Render(cfg, envoy.RenderOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return []installer.EngineFile{
+		{Path: f.BootstrapPath(), Data: f.Bootstrap},
+		{Path: f.EDSPath(), Data: f.EDS},
+	}, nil
 }

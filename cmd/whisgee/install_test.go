@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/proxyctl/envoy"
 )
 
 const fedora40 = "NAME=\"Fedora Linux\"\nID=fedora\nVERSION_ID=40\nPRETTY_NAME=\"Fedora Linux 40 (Server Edition)\"\n"
@@ -110,5 +111,41 @@ func TestInstallAsksOnATerminal(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/whisgee/whisgee.yaml")); err == nil {
 		t.Error("answering no still wrote the config")
+	}
+}
+
+// TestInstallWritesEnvoysConfigWhenChosen: with --proxy envoy the config
+// step also writes Envoy's bootstrap and EDS file, which pass Envoy's
+// schema, and a second run changes nothing.
+func TestInstallWritesEnvoysConfigWhenChosen(t *testing.T) {
+	root := imageRoot(t, fedora40)
+	args := []string{"--yes", "--root", root, "--only", "config", "--proxy", "envoy", "--envoy-source", "skip", "--log", filepath.Join(t.TempDir(), "install.log")}
+	var out bytes.Buffer
+	if err := install(context.Background(), args, nil, &out, false); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	cfg, err := config.Load(filepath.Join(root, "etc/whisgee/whisgee.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Proxy.Engine != "envoy" {
+		t.Fatalf("proxy engine %q", cfg.Proxy.Engine)
+	}
+	bootstrap := filepath.Join(root, cfg.Proxy.Envoy.ConfigDir, envoy.BootstrapFile)
+	data, err := os.ReadFile(bootstrap)
+	if err != nil {
+		t.Fatalf("no Envoy bootstrap written: %v\n%s", err, out.String())
+	}
+	// The schema check; certificate files are left to whisgee up.
+	if r := envoy.ValidateBootstrap(data); r.Bootstrap == nil || len(r.Bootstrap.GetStaticResources().GetClusters()) == 0 {
+		t.Fatalf("written bootstrap does not parse as Envoy's: %v", r.Err())
+	}
+	before, _ := os.Stat(bootstrap)
+	out.Reset()
+	if err := install(context.Background(), args, nil, &out, false); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(bootstrap); !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the second run rewrote the bootstrap:\n%s", out.String())
 	}
 }
