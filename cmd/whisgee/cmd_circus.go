@@ -9,6 +9,7 @@ import (
 
 	"github.com/whisgee/whisgee/assets"
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/installer"
 	"github.com/whisgee/whisgee/supervisor/circus"
 )
 
@@ -104,6 +105,22 @@ func runCircusImport(args []string) error {
 		return err
 	}
 	return writeOutput(*out, yml, *force)
+}
+
+// renderCircusForInstall is the installer's circus hook: circus.ini next
+// to whisgee.yaml, and the worker runner it names beside it (run_dir may be
+// a tmpfs that a reboot empties).
+func renderCircusForInstall(cfg *config.Config) ([]installer.EngineFile, error) {
+	dir := filepath.Dir(cfg.Path)
+	runner := filepath.Join(dir, "whisgee_runner.py")
+	ini, err := circus.RenderINI(cfg, circus.WithRunner(runner))
+	if err != nil {
+		return nil, err
+	}
+	return []installer.EngineFile{
+		{Path: filepath.Join(dir, "circus.ini"), Data: ini},
+		{Path: runner, Data: assets.Runner()},
+	}, nil
 }
 
 // writeOutput writes data to path, or to standard output when path is

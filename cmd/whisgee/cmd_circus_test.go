@@ -59,3 +59,20 @@ func TestCircusUsageErrorsExit2(t *testing.T) {
 		t.Errorf("import of a missing file: exit %d, want 1", code)
 	}
 }
+
+func TestInstallerGetsCircusIniAndRunner(t *testing.T) {
+	cfg, err := config.Parse([]byte("app: {module: \"app:application\"}\nsupervisor: {engine: circus, endpoint: \"tcp://127.0.0.1:5555\"}\n"), "/etc/whisgee/whisgee.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := renderCircusForInstall(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].Path != "/etc/whisgee/circus.ini" || files[1].Path != "/etc/whisgee/whisgee_runner.py" {
+		t.Fatalf("files %v", files)
+	}
+	if !strings.Contains(string(files[0].Data), "/etc/whisgee/whisgee_runner.py --fd $(circus.sockets.web)") {
+		t.Errorf("circus.ini does not run the runner written beside it:\n%s", files[0].Data)
+	}
+}
