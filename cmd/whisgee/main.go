@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"demo":      {"the demo stack with its traffic generator and the dashboard; q stops all", runDemo},
 		"install":   {"set this host up for a stack: repos, packages, Envoy, venv, config (--dry-run shows the plan)", runInstall},
 		"bootstrap": {"the install plan as an interactive wizard", runBootstrap},
+		"circus":    {"circus.ini from whisgee.yaml (render) and back (import)", runCircus},
 	}
 }
 
