@@ -4,8 +4,8 @@
 #      workers under load (demo traffic at DASH_BENCH_RATE req/s), refresh 1s,
 #      in a 160x48 terminal: goal under 2% of one core.
 #   2. Its peak RSS over that time: goal under 50 MB.
-#   3. From starting `whisgee demo` (already built) to the first frame with
-#      live data (4/4 running and a req/s figure): goal under 2 s (worst of 3).
+#   3. From `make demo` (already built) to the first frame with live data
+#      (4/4 running and a req/s figure): goal under 2 s (worst of 3).
 # Needs tmux and python3. Results go to .bench/dash.txt; exits 1 if a goal
 # is missed. Everything listens on loopback and stops at the end.
 set -euo pipefail
@@ -77,12 +77,12 @@ cpu_pct=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$SECS" 'BEGIN {printf "%.2f", 
 rss_mb=$(awk -v k="$peak" 'BEGIN {printf "%.1f", k / 1024}')
 kill -INT "$up_pid"; wait "$up_pid" 2>/dev/null || true; up_pid=""
 
-# ---- 3: time to the first live frame of `whisgee demo` -------------------
+# ---- 3: time from `make demo` to its first live frame ----------------------
 first_frame_ms() {
   local name=demo$1 start now scr
   start=$(date +%s%N)
   tmux -S "$tsock" -f /dev/null new-session -d -x 120 -y 36 -s "$name" -- \
-    env TERM=xterm-256color TMPDIR="$dir" "$BIN" demo
+    env TERM=xterm-256color TMPDIR="$dir" make -s demo
   while :; do
     scr=$(tmux -S "$tsock" capture-pane -p -t "$name" 2>/dev/null || true)
     now=$(date +%s%N)
@@ -105,6 +105,6 @@ verdict() { awk -v v="$1" -v g="$2" 'BEGIN {print (v < g) ? "ok" : "MISSED"}'; }
   echo "whisgee dash benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
   echo "dash CPU, $WORKERS workers at $RATE req/s, ${SECS}s at 1s refresh: ${cpu_pct}% of a core (goal < 2%) $(verdict "$cpu_pct" 2)"
   echo "dash peak RSS: ${rss_mb} MB (goal < 50 MB) $(verdict "$rss_mb" 50)"
-  echo "whisgee demo to first live frame: ${frames[*]} ms, worst ${worst} ms (goal < 2000 ms) $(verdict "$worst" 2000)"
+  echo "make demo to first live frame: ${frames[*]} ms, worst ${worst} ms (goal < 2000 ms) $(verdict "$worst" 2000)"
 } | tee .bench/dash.txt
 ! grep -q MISSED .bench/dash.txt
