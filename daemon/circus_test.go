@@ -54,29 +54,9 @@ func TestCircusEngineDrivesARemoteSupervisor(t *testing.T) {
 	_, peer := startDaemon(t, fmt.Sprintf("workers: {count: 2}\nsupervisor: {circus_endpoint: %q}\n", ep))
 	waitRunning(t, peer, 2)
 
-	dir := testenv.ShortDir(t)
 	listen := testenv.FreeAddr(t)
 	yaml := fmt.Sprintf("app: {module: unused:app}\nsupervisor: {engine: circus, endpoint: %q}\nproxy: {listen: %s, admin: %s}\ncontrol: {socket: ctl.sock}\nworkers: {health: {interval: 200ms}}\n", ep, listen, testenv.FreeAddr(t))
-	path := filepath.Join(dir, "whisgee.yaml")
-	os.WriteFile(path, []byte(yaml), 0o644)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, Options{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		d.Stop(ctx)
-	})
-	c := control.NewClient(cfg.Control.Socket)
-	t.Cleanup(c.Close)
+	d, c := runDaemon(t, yaml, "")
 	before := waitRunning(t, c, 2)
 	st, err := c.Status(context.Background())
 	if err != nil || st.Daemon.Supervisor != "circus" {
