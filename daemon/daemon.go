@@ -111,8 +111,13 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	undo = append(undo, func() { os.Remove(runner) })
-	if d.facts, err = preflight(ctx, d.cfg, runner); err != nil {
-		return err
+	// With circus, circusd runs the workers from its own circus.ini.
+	if d.cfg.Supervisor.Engine == "builtin" {
+		if d.facts, err = preflight(ctx, d.cfg, runner); err != nil {
+			return err
+		}
+	} else {
+		d.facts.server = "circusd"
 	}
 
 	hook := func(id int, healthy bool, reason string) {
@@ -177,8 +182,21 @@ func (d *Daemon) startSupervisor(ctx context.Context, runner string) error {
 		if err := local.Start(ctx); err != nil {
 			return err
 		}
-		d.sup, d.closer = local, local.Close
+		stopServing, err := d.serveCircusProtocol(local)
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), d.cfg.Workers.GracefulTimeout)
+			defer cancel()
+			local.Close(cctx)
+			return err
+		}
+		d.sup = local
+		d.closer = func(ctx context.Context) error {
+			stopServing()
+			return local.Close(ctx)
+		}
 		return nil
+	case "circus":
+		return d.startCircus(ctx)
 	}
 	return fmt.Errorf("supervisor.engine %q is not available in this build", d.cfg.Supervisor.Engine)
 }

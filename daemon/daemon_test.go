@@ -20,14 +20,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startDaemon runs a daemon in this process over the demo-like test app.
+// startDaemon runs a daemon in this process over a tiny test app.
 func startDaemon(t *testing.T, extra string) (*Daemon, *control.Client) {
 	t.Helper()
 	py := testenv.PythonWith(t)
-	dir := testenv.ShortDir(t)
 	app := "def application(env, start):\n    start('200 OK', [('Content-Length', '2')])\n    return [b'ok']\n"
-	os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644)
 	yaml := fmt.Sprintf("app: {module: app:application, python: %s}\nproxy: {listen: %s, admin: %s}\ncontrol: {socket: ctl.sock}\n%s", py, testenv.FreeAddr(t), testenv.FreeAddr(t), extra)
+	return runDaemon(t, yaml, app)
+}
+
+// runDaemon writes yaml (and app.py, if app is not empty) into a fresh
+// short dir and starts a daemon on it, stopped when the test ends.
+func runDaemon(t *testing.T, yaml, app string) (*Daemon, *control.Client) {
+	t.Helper()
+	dir := testenv.ShortDir(t)
+	if app != "" {
+		os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644)
+	}
 	path := filepath.Join(dir, "whisgee.yaml")
 	os.WriteFile(path, []byte(yaml), 0o644)
 	cfg, err := config.Load(path)

@@ -70,7 +70,7 @@ func (f *installFlags) options() (installer.Options, error) {
 		AppModule: f.app, Workers: f.workers, ProxyEngine: f.proxy, SupervisorEngine: f.sup,
 		GitHubBaseURL: f.githubAPI, DNFArgs: f.dnfArgs,
 		Only: splitList(f.only), Skip: splitList(f.skip),
-		RenderEnvoy: renderEnvoyForInstall,
+		RenderEnvoy: renderEnvoyForInstall, RenderCircus: renderCircusForInstall,
 	}
 	var err error
 	for _, p := range []struct {

@@ -38,8 +38,11 @@ func commands() map[string]command {
 		"envoy":          {"render or validate Envoy configs; show the newest Envoy release", runEnvoy},
 		"up":             {"run the stack (proxy + workers) in the foreground", runUp},
 		"ctl":            {"control a running stack: status, restart, scale, stop, start, logs", runCtl},
+		"dash":           {"the live dashboard of a running stack (quitting leaves it running)", runDash},
+		"demo":           {"the demo stack with its traffic generator and the dashboard; q stops all", runDemo},
 		"install":        {"set this host up for a stack: repos, packages, Envoy, venv, config (--dry-run shows the plan)", runInstall},
 		"bootstrap":      {"the install plan as an interactive wizard", runBootstrap},
+		"circus":         {"circus.ini from whisgee.yaml (render) and back (import)", runCircus},
 		"bench-upstream": {"", runBenchUpstream}, // hidden: the proxy benchmark's workers
 	}
 }
