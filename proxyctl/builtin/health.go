@@ -55,7 +55,7 @@ func (p *Proxy) checkLoop(b *backend) {
 		case <-b.check.kick:
 		case <-timer.C:
 		}
-		p.checkOnce(b)
+		p.checkSafely(b)
 		next := p.cfg.Workers.Health.Interval
 		if b.check.waiters.Load() > 0 || b.health.Load() == healthUnknown {
 			next = min(next, fastCheckInterval)
@@ -68,6 +68,17 @@ func (p *Proxy) checkLoop(b *backend) {
 		}
 		timer.Reset(next)
 	}
+}
+
+// checkSafely runs a check; a panic in it is logged, not fatal to the
+// daemon, and the loop goes on.
+func (p *Proxy) checkSafely(b *backend) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logf("worker %d: health check panicked: %v", b.ID, r)
+		}
+	}()
+	p.checkOnce(b)
 }
 
 // checkOnce runs one check, updates the verdict after Rise passes or Fall
