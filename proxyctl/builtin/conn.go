@@ -146,6 +146,11 @@ func (c *clientConn) closeIfIdle() {
 func (c *clientConn) serve() {
 	p := c.p
 	defer func() {
+		if r := recover(); r != nil {
+			// One broken connection must not take the daemon down.
+			p.logf("proxy %s: connection from %s: panic: %v", c.l.name, c.remoteIP, r)
+			c.linger = false
+		}
 		if c.linger && p.ctx.Err() == nil {
 			c.lingerClose()
 		}
