@@ -219,4 +219,7 @@ type Demo struct {
 	Traffic bool `yaml:"traffic"`
 	// Rate is its request rate per second. If zero, 50.
 	Rate int `yaml:"rate"`
+	// CrashEvery is how often, while traffic runs, one request asks a
+	// worker to kill itself, so a respawn shows. If zero, 30s.
+	CrashEvery time.Duration `yaml:"crash_every"`
 }

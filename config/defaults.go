@@ -230,6 +230,7 @@ func (c *Config) complete(file string, lines map[string]int) error {
 	if c.Demo.Rate == 0 {
 		c.Demo.Rate = 50
 	}
+	def(&c.Demo.CrashEvery, 30*time.Second)
 	if c.Demo.Rate < 0 {
 		return bad("demo.rate", "want a positive rate per second, got %d", c.Demo.Rate)
 	}

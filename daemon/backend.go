@@ -140,9 +140,9 @@ func (b *backend) SetTraffic(ctx context.Context, req control.TrafficRequest, ac
 	}
 	if req.Enabled != nil {
 		if *req.Enabled {
-			t.gen.Start()
+			t.start()
 		} else {
-			t.gen.Stop()
+			t.stop()
 		}
 	}
 	r := t.gen.Result()

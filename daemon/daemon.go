@@ -152,7 +152,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if d.cfg.Proxy.Listen != "off" {
 		d.traffic = newTraffic(d.cfg, "http://"+d.cfg.Proxy.Listen)
 		if d.cfg.Demo.Traffic {
-			d.traffic.gen.Start()
+			d.traffic.start()
 		}
 	}
 
@@ -217,7 +217,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		defer close(d.done)
 		var errs []error
 		if d.traffic != nil {
-			d.traffic.gen.Stop()
+			d.traffic.stop()
 		}
 		d.hub.Publish(supervisor.Event{Kind: supervisor.EventAction, Worker: -1, Message: "whisgee up: shutting down"})
 		if d.proxy != nil {

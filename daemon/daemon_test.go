@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whisgee/whisgee/assets"
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/control"
 	"github.com/whisgee/whisgee/internal/testenv"
@@ -192,4 +193,31 @@ func TestReloadAppliesTheWorkerCountAndRefusesFixedKeys(t *testing.T) {
 		t.Fatalf("reload of a broken file: %v", err)
 	}
 	waitRunning(t, c, 2)
+}
+
+func TestDemoTrafficCrashesAWorkerOnItsOwnClock(t *testing.T) {
+	py := testenv.PythonWith(t)
+	yaml := fmt.Sprintf("app: {module: app:application, python: %s}\nproxy: {listen: %s, admin: %s}\ncontrol: {socket: ctl.sock}\nworkers: {count: 2}\ndemo: {traffic: true, rate: 100, crash_every: 400ms}\n", py, testenv.FreeAddr(t), testenv.FreeAddr(t))
+	_, c := runDaemon(t, yaml, string(assets.DemoApp()))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := c.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarts := 0
+		for _, w := range st.Workers {
+			restarts += w.Restarts
+			if w.State == supervisor.StateFailed {
+				t.Fatalf("a worker was marked failed: %+v", w)
+			}
+		}
+		if restarts >= 2 && st.Proxy.Cluster.Classes[4] > 0 && st.Proxy.Cluster.Classes[3] > 0 {
+			break // crashes respawned, and the mix has its 4xx and 5xx
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20s: %d restarts, classes %v", restarts, st.Proxy.Cluster.Classes)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

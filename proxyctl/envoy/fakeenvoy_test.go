@@ -186,6 +186,10 @@ func (f *fakeEnvoy) serve(doc map[string]any) int {
 		fmt.Printf("[critical] cannot bind admin '%s': %v\n", adminAddr, err)
 		return 1
 	}
+	// Like Envoy's init manager, warm the cluster (a first round of health
+	// checks) before the listeners accept: a new epoch must not answer
+	// "no healthy upstream" while its parent still serves.
+	f.checkOnce()
 	lc := net.ListenConfig{Control: reusePort}
 	for i := 0; dig(doc, "static_resources", "listeners", i) != nil; i++ {
 		addr := sockAddr(dig(doc, "static_resources", "listeners", i, "address", "socket_address"))
@@ -266,17 +270,22 @@ func unixClient(path string, timeout time.Duration) *http.Client {
 
 func (f *fakeEnvoy) healthCheck() {
 	for {
-		for _, h := range f.readEDS() {
-			f.attempts.Add(1)
-			resp, err := unixClient(h.address, time.Second).Get("http://wsgi" + f.hcPath)
-			ok := err == nil && resp.StatusCode < 500
-			if resp != nil {
-				resp.Body.Close()
-			}
-			h.healthy.Store(ok)
-			h.checked.Store(true)
-		}
 		time.Sleep(f.hcEvery)
+		f.checkOnce()
+	}
+}
+
+// checkOnce health-checks every host in the EDS file once.
+func (f *fakeEnvoy) checkOnce() {
+	for _, h := range f.readEDS() {
+		f.attempts.Add(1)
+		resp, err := unixClient(h.address, time.Second).Get("http://wsgi" + f.hcPath)
+		ok := err == nil && resp.StatusCode < 500
+		if resp != nil {
+			resp.Body.Close()
+		}
+		h.healthy.Store(ok)
+		h.checked.Store(true)
 	}
 }
 
