@@ -387,29 +387,20 @@ func TestGETIsRetriedElsewhereButPOSTIsNot(t *testing.T) {
 // closingWorker answers each request and then closes the connection
 // while claiming keep-alive: the pooled connection goes stale.
 func closingWorker(t *testing.T, path string) (closed <-chan struct{}) {
-	ln := listenUnix(t, path)
 	ch := make(chan struct{}, 100)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				lr := newLineReader(c)
-				method, ok := lr.readRequest()
-				if ok && method == "POST" {
-					buf := make([]byte, 5) // the tests send 5-byte bodies
-					io.ReadFull(lr.br, buf)
-				}
-				if ok {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-				c.Close()
-				ch <- struct{}{}
-			}(c)
+	rawWorker(t, path, func(c net.Conn) {
+		lr := newLineReader(c)
+		method, ok := lr.readRequest()
+		if ok && method == "POST" {
+			buf := make([]byte, 5) // the tests send 5-byte bodies
+			io.ReadFull(lr.br, buf)
 		}
-	}()
+		if ok {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		c.Close()
+		ch <- struct{}{}
+	})
 	return ch
 }
 

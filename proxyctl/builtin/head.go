@@ -227,7 +227,7 @@ func (h *head) hopByHop(f *field) bool {
 	}
 	name := h.bytes(f.name)
 	for _, s := range h.connNamed {
-		if equalFoldBytes(name, h.bytes(s)) {
+		if equalFold(name, h.bytes(s)) {
 			return true
 		}
 	}
@@ -394,40 +394,26 @@ func classify(name []byte, requestID string) fieldKind {
 	return kindOther
 }
 
-// equalFold compares b with lower, which must be lower-case ASCII.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
+// equalFold compares a with b, ASCII letters in any case, without
+// allocating: b is a header name to match (a string) or another header's
+// bytes.
+func equalFold[S string | []byte](a []byte, b S) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
 	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return c
 }
 
 // forEachToken calls fn with each comma-separated token of v, trimmed.

@@ -213,6 +213,25 @@ func listenUnix(t testing.TB, path string) net.Listener {
 	return ln
 }
 
+// rawWorker is a hand-written worker on a Unix socket at path: handle
+// runs on each connection, which closes after it.
+func rawWorker(t testing.TB, path string, handle func(net.Conn)) {
+	t.Helper()
+	ln := listenUnix(t, path)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}
+
 func rawBackend(path string) supervisor.Backend {
 	return supervisor.Backend{ID: 0, Network: "unix", Address: path}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -135,21 +136,10 @@ func pattern(n int) []byte {
 func TestReadUntilCloseResponseIsRechunked(t *testing.T) {
 	// A raw HTTP/1.0-style worker: no Content-Length, body ends at close.
 	dir := sockDir(t)
-	ln := listenUnix(t, dir+"/raw.sock")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close body")
-			}()
-		}
-	}()
+	rawWorker(t, dir+"/raw.sock", func(c net.Conn) {
+		newLineReader(c).readRequest()
+		io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close body")
+	})
 	p := startProxy(t, testConfig(t, ""), Options{}, rawBackend(dir+"/raw.sock"))
 	rc := dialRaw(t, p.Addr("http"))
 	for i := 0; i < 2; i++ {
@@ -171,27 +161,16 @@ func TestReadUntilCloseResponseIsRechunked(t *testing.T) {
 func TestHeadResponsesCarryNoBodyAndPoisonNothing(t *testing.T) {
 	// A worker that, like waitress 2.1, sends a body after a HEAD response.
 	dir := sockDir(t)
-	ln := listenUnix(t, dir+"/head.sock")
-	go func() {
+	rawWorker(t, dir+"/head.sock", func(c net.Conn) {
+		lr := newLineReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, ok := lr.readRequest(); !ok {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := newLineReader(c)
-				for {
-					method, ok := br.readRequest()
-					if !ok {
-						return
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-					_ = method // the body goes out even for HEAD: the bug
-				}
-			}()
+			// The body goes out even for HEAD: the bug.
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
 		}
-	}()
+	})
 	p := startProxy(t, testConfig(t, ""), Options{}, rawBackend(dir+"/head.sock"))
 	rc := dialRaw(t, p.Addr("http"))
 	rc.send("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -312,23 +291,13 @@ func TestAnEarlyAnswerToAnUploadIsRelayed(t *testing.T) {
 	// without reading the body, and closes.
 	dir := sockDir(t)
 	path := dir + "/early.sock"
-	ln := listenUnix(t, path)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if method, ok := newLineReader(c).readRequest(); ok && method == "POST" {
-					io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
+	rawWorker(t, path, func(c net.Conn) {
+		if method, ok := newLineReader(c).readRequest(); ok && method == "POST" {
+			io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+			return
 		}
-	}()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
 	p := startProxy(t, testConfig(t, ""), Options{}, rawBackend(path))
 	body := bytes.Repeat([]byte("x"), 8<<20) // far more than the socket buffers
 	resp, err := client().Post("http://"+p.Addr("http")+"/upload", "application/octet-stream", bytes.NewReader(body))
