@@ -342,53 +342,33 @@ func httpVersion(b []byte) (minor int, ok bool) {
 	return int(b[7] - '0'), true
 }
 
+// knownFields are the headers the proxy acts on, by lower-case name.
+var knownFields = [...]struct {
+	name string
+	kind fieldKind
+}{
+	{"content-length", kindContentLength},
+	{"transfer-encoding", kindTransferEncoding},
+	{"connection", kindConnection},
+	{"keep-alive", kindHopByHop},
+	{"proxy-connection", kindHopByHop},
+	{"te", kindHopByHop},
+	{"trailer", kindHopByHop},
+	{"upgrade", kindHopByHop},
+	{"expect", kindExpect},
+	{"host", kindHost},
+	{"x-forwarded-for", kindXFF},
+	{"x-forwarded-proto", kindXFP},
+}
+
 // classify maps a header name to its kind without allocating.
 func classify(name []byte, requestID string) fieldKind {
-	switch len(name) {
-	case 2:
-		if equalFold(name, "te") {
-			return kindHopByHop
-		}
-	case 4:
-		if equalFold(name, "host") {
-			return kindHost
-		}
-	case 6:
-		if equalFold(name, "expect") {
-			return kindExpect
-		}
-	case 7:
-		if equalFold(name, "trailer") || equalFold(name, "upgrade") {
-			return kindHopByHop
-		}
-	case 10:
-		if equalFold(name, "connection") {
-			return kindConnection
-		}
-		if equalFold(name, "keep-alive") {
-			return kindHopByHop
-		}
-	case 14:
-		if equalFold(name, "content-length") {
-			return kindContentLength
-		}
-	case 15:
-		if equalFold(name, "x-forwarded-for") {
-			return kindXFF
-		}
-	case 16:
-		if equalFold(name, "proxy-connection") {
-			return kindHopByHop
-		}
-	case 17:
-		if equalFold(name, "transfer-encoding") {
-			return kindTransferEncoding
-		}
-		if equalFold(name, "x-forwarded-proto") {
-			return kindXFP
+	for i := range knownFields {
+		if len(knownFields[i].name) == len(name) && equalFold(name, knownFields[i].name) {
+			return knownFields[i].kind
 		}
 	}
-	if requestID != "" && len(name) == len(requestID) && equalFold(name, requestID) {
+	if requestID != "" && equalFold(name, requestID) {
 		return kindRequestID
 	}
 	return kindOther
