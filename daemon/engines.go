@@ -11,10 +11,10 @@ import (
 )
 
 // newProxy builds the engine proxy.engine names.
-func newProxy(cfg *config.Config, hook proxyctl.HealthHook, logf func(string, ...any)) (proxyctl.Engine, error) {
+func newProxy(cfg *config.Config, version string, hook proxyctl.HealthHook, logf func(string, ...any)) (proxyctl.Engine, error) {
 	switch cfg.Proxy.Engine {
 	case "builtin":
-		return builtin.New(cfg, builtin.Options{OnHealth: hook, Logf: logf})
+		return builtin.New(cfg, builtin.Options{OnHealth: hook, Logf: logf, Version: version})
 	case "envoy":
 		return envoy.New(envoy.Options{Config: cfg, HealthHook: hook, Log: logfWriter(logf)})
 	}

@@ -310,9 +310,10 @@ func (p *Proxy) SetWorkers(ws []supervisor.Backend) {
 		}
 		var b *backend
 		for _, o := range old {
-			if o.ID == w.ID && o.Network == w.Network && o.Address == w.Address {
+			// Backends are immutable once published (Snapshot reads them
+			// without a lock): a renamed worker is a new backend.
+			if o.Backend == w {
 				b = o
-				b.Name = w.Name
 				break
 			}
 		}
