@@ -162,7 +162,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			d.opts.Logf("control API stopped: %v", err)
 		}
 	}()
-	d.hub.Publish(supervisor.Event{Kind: supervisor.EventAction, Worker: -1, Message: fmt.Sprintf("whisgee up: %d workers, proxy %s on %s", d.cfg.Workers.Count, d.proxy.Name(), d.listenSummary())})
+	workers := fmt.Sprintf("%d workers", d.cfg.Workers.Count)
+	if d.cfg.Supervisor.Engine == "circus" {
+		workers = "workers of circusd at " + d.cfg.Supervisor.Endpoint
+	}
+	d.hub.Publish(supervisor.Event{Kind: supervisor.EventAction, Worker: -1, Message: fmt.Sprintf("whisgee up: %s, proxy %s on %s", workers, d.proxy.Name(), d.listenSummary())})
 	return nil
 }
 

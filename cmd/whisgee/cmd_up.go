@@ -63,8 +63,7 @@ func upWith(ctx context.Context, cfg *config.Config, out io.Writer, quiet, logs 
 		return err
 	}
 	if !quiet {
-		fmt.Fprintf(out, "whisgee up: %d workers behind %s; control socket %s; Ctrl+C stops\n",
-			cfg.Workers.Count, proxyURLs(cfg), cfg.Control.Socket)
+		fmt.Fprintf(out, "whisgee up: serving %s; control socket %s; Ctrl+C stops\n", proxyURLs(cfg), cfg.Control.Socket)
 	}
 	hups := make(chan os.Signal, 1)
 	signal.Notify(hups, syscall.SIGHUP)

@@ -5,9 +5,12 @@
 package testenv
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 )
 
@@ -84,13 +87,43 @@ func ShortDir(t testing.TB) string {
 	return dir
 }
 
-// FreeAddr returns a loopback HOST:PORT that nothing listened on a moment ago.
+// FreeAddr returns a loopback HOST:PORT that nothing listens on, for a
+// config another process will bind. The port is picked below the kernel's
+// ephemeral range, so the local end of some test's outgoing connection
+// cannot take it between now and the bind, and port+1 is free too (circus
+// puts its pubsub endpoint there).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, _ := ephemeralRange()
+	for try := 0; try < 200; try++ {
+		port := 10000 + rand.IntN(max(lo-10000-1, 1000))
+		if free(port) && free(port+1) {
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free loopback port below the ephemeral range")
+	return ""
+}
+
+func free(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// ephemeralRange reads the ports the kernel hands to outgoing connections.
+func ephemeralRange() (lo, hi int) {
+	lo, hi = 32768, 60999
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var a, z int
+	if n, _ := fmt.Sscan(string(b), &a, &z); n == 2 && a > 11000 {
+		lo, hi = a, z
+	}
+	return lo, hi
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/internal/testenv"
 	"github.com/whisgee/whisgee/supervisor"
 )
 
@@ -63,12 +65,9 @@ func (w *testWorker) stop() {
 // freePort is a loopback port nothing listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
+	p, _ := strconv.Atoi(port)
+	return p
 }
 
 type stack struct {
