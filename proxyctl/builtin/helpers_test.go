@@ -243,19 +243,28 @@ func newLineReader(c net.Conn) *lineReader { return &lineReader{bufio.NewReader(
 
 // readRequest reads one head and returns its method.
 func (l *lineReader) readRequest() (string, bool) {
+	method, _, ok := l.readRequestLine()
+	return method, ok
+}
+
+// readRequestLine reads one head and returns its method and target.
+func (l *lineReader) readRequestLine() (method, target string, ok bool) {
 	first, err := l.br.ReadString('\n')
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	for {
 		line, err := l.br.ReadString('\n')
 		if err != nil {
-			return "", false
+			return "", "", false
 		}
 		if line == "\r\n" {
 			break
 		}
 	}
-	method, _, _ := strings.Cut(first, " ")
-	return method, true
+	fields := strings.Fields(first)
+	if len(fields) < 2 {
+		return "", "", false
+	}
+	return fields[0], fields[1], true
 }
