@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -15,26 +14,20 @@ import (
 	"github.com/whisgee/whisgee/internal/testenv"
 )
 
-// The transcripts of a real circusd 0.19 live in the workplace's shared
-// fixtures (see their README); tests skip, or fail under CI, without them.
+// The transcripts of a real circusd 0.19 (a copy of the workplace's
+// shared/fixtures/circus, see testdata/circusd-0.19/README.md);
+// WHISGEE_CIRCUS_FIXTURES points at another recording.
 func fixturePath(t *testing.T, name string) string {
 	t.Helper()
-	_, here, _, _ := runtime.Caller(0)
-	repo := filepath.Join(filepath.Dir(here), "..", "..")
-	for _, dir := range []string{
-		os.Getenv("WHISGEE_CIRCUS_FIXTURES"),
-		filepath.Join(repo, "..", "..", "shared", "fixtures", "circus"), // worktrees under /work/wt
-		filepath.Join(repo, "..", "shared", "fixtures", "circus"),       // a clone beside shared/
-	} {
-		if dir == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return filepath.Join(dir, name)
-		}
+	dir := os.Getenv("WHISGEE_CIRCUS_FIXTURES")
+	if dir == "" {
+		dir = filepath.Join("testdata", "circusd-0.19")
 	}
-	testenv.Missing(t, "circus fixtures "+name, "set WHISGEE_CIRCUS_FIXTURES to shared/fixtures/circus")
-	return ""
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err != nil {
+		testenv.Missing(t, "circus fixture "+path, "set WHISGEE_CIRCUS_FIXTURES to a directory of circusd transcripts")
+	}
+	return path
 }
 
 type exchange struct {
