@@ -110,11 +110,16 @@ func (m *Model) header() string {
 	}
 	d := m.frame.Status.Daemon
 	proxy := "proxy " + d.Proxy
-	if d.ProxyVersion != "" {
+	switch {
+	case d.LatestProxy != "" && d.ProxyVersion != "":
+		// Envoy: "installed X, latest Y", flagged when behind.
+		latest := "latest " + d.LatestProxy
+		if d.LatestProxy != "unknown" && d.LatestProxy != d.ProxyVersion {
+			latest = st.Warn.Render(latest)
+		}
+		proxy += " installed " + d.ProxyVersion + ", " + latest
+	case d.ProxyVersion != "":
 		proxy += " " + d.ProxyVersion
-	}
-	if d.LatestProxy != "" && d.LatestProxy != "unknown" && d.ProxyVersion != "" && d.LatestProxy != d.ProxyVersion {
-		proxy += st.Warn.Render(" (" + d.LatestProxy + " out)")
 	}
 	// In display order; prio decides what stays when space is short.
 	parts := []struct {

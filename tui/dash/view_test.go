@@ -140,3 +140,20 @@ func BenchmarkView(b *testing.B) {
 		})
 	}
 }
+
+func TestHeaderShowsInstalledAndLatestEnvoy(t *testing.T) {
+	m := loaded(t, &recorder{}, 160, 48, 2, false)
+	d := &m.frame.Status.Daemon
+	d.Proxy, d.ProxyVersion, d.LatestProxy = "envoy", "1.39.1", "1.40.0"
+	if h := m.header(); !strings.Contains(h, "proxy envoy installed 1.39.1, latest 1.40.0") {
+		t.Errorf("header %q", h)
+	}
+	d.LatestProxy = "unknown" // offline or rate-limited
+	if h := m.header(); !strings.Contains(h, "installed 1.39.1, latest unknown") {
+		t.Errorf("header %q", h)
+	}
+	d.Proxy, d.ProxyVersion, d.LatestProxy = "builtin", "v0.1.0", ""
+	if h := m.header(); !strings.Contains(h, "proxy builtin v0.1.0") || strings.Contains(h, "latest") {
+		t.Errorf("header %q", h)
+	}
+}
