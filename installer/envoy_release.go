@@ -36,7 +36,15 @@ type releaseClient struct {
 }
 
 func newReleaseClient(o *Options) *releaseClient {
-	gh := github.NewClient(httpClient(o))
+	// go-github v56's WithAuthToken sets the token on the *http.Client it
+	// was given, shared with the caller: hand it a copy, so the token goes
+	// to the API only and never follows a download's redirect.
+	api := *httpClient(o)
+	gh := github.NewClient(&api)
+	// A token lifts the 60-an-hour anonymous limit.
+	if tok := os.Getenv("GITHUB_TOKEN"); tok != "" {
+		gh = gh.WithAuthToken(tok)
+	}
 	if o.GitHubBaseURL != "" {
 		base := strings.TrimSuffix(o.GitHubBaseURL, "/") + "/"
 		if u, err := url.Parse(base); err == nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -35,10 +36,12 @@ type fakeGitHub struct {
 	binary    []byte
 	checksums []byte
 	downloads int
+	mu        sync.Mutex
+	auth      map[string]string // Authorization header seen, by path
 }
 
 func newFakeGitHub(t *testing.T, binary, checksums []byte) *fakeGitHub {
-	f := &fakeGitHub{binary: binary, checksums: checksums}
+	f := &fakeGitHub{binary: binary, checksums: checksums, auth: map[string]string{}}
 	mux := http.NewServeMux()
 	release := func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{
@@ -79,7 +82,12 @@ func newFakeGitHub(t *testing.T, binary, checksums []byte) *fakeGitHub {
 			http.NotFound(w, r)
 		}
 	})
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.auth[r.URL.Path] = r.Header.Get("Authorization")
+		f.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -165,6 +173,29 @@ func TestEnvoyReleaseGoodSignatureInstalls(t *testing.T) {
 	}
 	if !strings.Contains(plan.Steps[0].Detail, "envoy 1.39.1 at "+installed) {
 		t.Errorf("detail %q", plan.Steps[0].Detail)
+	}
+}
+
+// TestEnvoyReleaseSendsGITHUB_TOKENToTheAPIOnly: the token lifts the
+// anonymous rate limit, and never follows the download's redirect.
+func TestEnvoyReleaseSendsGITHUB_TOKENToTheAPIOnly(t *testing.T) {
+	t.Setenv("GITHUB_TOKEN", "s3cret")
+	signer, pub := signingKey(t, "release")
+	binary := []byte(standInEnvoy)
+	gh := newFakeGitHub(t, binary, clearsignText(t, signer, checksumsFor(binary)))
+	plan, _ := releasePlan(t, gh, pub, "1.39.1")
+	if o, err := NewRunner(RunnerOptions{}).RunStep(context.Background(), plan.Steps[0]); err != nil || o != OutcomeDone {
+		t.Fatalf("got %s, %v", o, err)
+	}
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	if got := gh.auth["/repos/envoyproxy/envoy/releases/tags/v1.39.1"]; got != "Bearer s3cret" {
+		t.Errorf("release lookup sent Authorization %q", got)
+	}
+	for _, id := range []string{"11", "13"} {
+		if got, ok := gh.auth["/download/"+id]; !ok || got != "" {
+			t.Errorf("download %s: seen %v, Authorization %q (want none)", id, ok, got)
+		}
 	}
 }
 

@@ -118,7 +118,15 @@ func fetch(ctx context.Context, opts Options, cached *cacheEntry) (latest, etag 
 	if !ok {
 		return "", "", fmt.Errorf("repo %q: want owner/name", opts.Repo)
 	}
-	client := github.NewClient(opts.HTTPClient)
+	// go-github v56's WithAuthToken sets the token on the *http.Client it
+	// was given: give it a copy, or the caller's client would carry the
+	// token everywhere (and wrap it once more on every call).
+	var hc *http.Client
+	if opts.HTTPClient != nil {
+		c := *opts.HTTPClient
+		hc = &c
+	}
+	client := github.NewClient(hc)
 	if opts.Token != "" {
 		client = client.WithAuthToken(opts.Token)
 	}

@@ -190,3 +190,19 @@ func TestParseEnvoy(t *testing.T) {
 		t.Fatal("CompareStrings is not numeric")
 	}
 }
+
+// TestTokenStaysOffTheCallersClient: go-github v56 puts the token on the
+// *http.Client it is given; the caller's own client must not carry it.
+func TestTokenStaysOffTheCallersClient(t *testing.T) {
+	gh := newFakeGitHub(t)
+	mine := &http.Client{}
+	if _, err := Latest(context.Background(), Options{BaseURL: gh.srv.URL, CacheDir: "off", Token: "s3cret", HTTPClient: mine}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gh.lastAuth.Load().(string); got != "Bearer s3cret" {
+		t.Fatalf("the API call sent Authorization %q", got)
+	}
+	if mine.Transport != nil {
+		t.Fatal("the caller's client was given a token-carrying transport")
+	}
+}
