@@ -35,10 +35,16 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 		return append([]string{"chroot", o.Root}, argv...)
 	}
 	venvPython := filepath.Join(o.Venv, "bin", "python")
+	// pip in a chroot cannot see a wheelhouse outside the root: it gets a
+	// copy inside, at a path of the root's.
+	wheelhouse := o.Wheelhouse
+	if o.Root != "" && wheelhouse != "" {
+		wheelhouse = rootWheelhouse
+	}
 	pip := func(group []string) []string {
 		argv := inRoot(venvPython, "-m", "pip", "install")
-		if o.Wheelhouse != "" {
-			argv = append(argv, "--no-index", "--find-links", o.Wheelhouse)
+		if wheelhouse != "" {
+			argv = append(argv, "--no-index", "--find-links", wheelhouse)
 		}
 		return append(argv, group...)
 	}
@@ -89,6 +95,17 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 		})
 	}
 	s.Actions = append(s.Actions, create)
+	if wheelhouse != o.Wheelhouse {
+		s.Actions = append(s.Actions, &Action{
+			Desc: fmt.Sprintf("copy the wheelhouse %s into the image root at %s", o.Wheelhouse, wheelhouse),
+			Root: true,
+			Do: func(ctx context.Context, r *Runner, out io.Writer) error {
+				n, err := copyWheels(o.Wheelhouse, o.under(wheelhouse))
+				fmt.Fprintf(out, "%d wheels copied to %s\n", n, o.under(wheelhouse))
+				return err
+			},
+		})
+	}
 	for _, g := range groups {
 		s.Actions = append(s.Actions, &Action{
 			Desc: "pip install " + strings.Join(g, " "),
@@ -96,6 +113,45 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 		})
 	}
 	return s
+}
+
+// rootWheelhouse is where --wheelhouse is copied inside an image root.
+const rootWheelhouse = "/var/cache/whisgee/wheelhouse"
+
+// copyWheels copies the package files of a wheelhouse into dst, skipping
+// those already there with the same size, and says how many it copied.
+func copyWheels(src, dst string) (int, error) {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return 0, fmt.Errorf("wheelhouse: %w", err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".whl") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".zip")) {
+			continue
+		}
+		from, to := filepath.Join(src, name), filepath.Join(dst, name)
+		fi, err := e.Info()
+		if err != nil {
+			return n, err
+		}
+		if old, err := os.Stat(to); err == nil && old.Size() == fi.Size() {
+			continue
+		}
+		data, err := os.ReadFile(from)
+		if err != nil {
+			return n, err
+		}
+		if err := os.WriteFile(to, data, 0o644); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func fileExists(path string) func(context.Context, *Runner) (bool, string, error) {
