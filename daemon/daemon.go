@@ -35,7 +35,7 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// NewProxy builds the proxy engine. If nil, the engine named by
 	// proxy.engine in the config.
-	NewProxy func(cfg *config.Config, version string, hook proxyctl.HealthHook, logf func(string, ...any)) (proxyctl.Engine, error)
+	NewProxy func(cfg *config.Config, version string, hook proxyctl.HealthHook, notice func(string), logf func(string, ...any)) (proxyctl.Engine, error)
 	// Hub is the event bus. If nil, the daemon makes one.
 	Hub *supervisor.Hub
 }
@@ -131,7 +131,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		}
 		d.hub.Publish(supervisor.Event{Kind: supervisor.EventHealth, Worker: id, State: state, Message: msg})
 	}
-	d.proxy, err = d.opts.NewProxy(d.cfg, d.opts.Version, hook, d.opts.Logf)
+	notice := func(msg string) {
+		d.hub.Publish(supervisor.Event{Kind: supervisor.EventError, Worker: -1, Message: msg})
+	}
+	d.proxy, err = d.opts.NewProxy(d.cfg, d.opts.Version, hook, notice, d.opts.Logf)
 	if err != nil {
 		return err
 	}

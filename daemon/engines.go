@@ -11,12 +11,12 @@ import (
 )
 
 // newProxy builds the engine proxy.engine names.
-func newProxy(cfg *config.Config, version string, hook proxyctl.HealthHook, logf func(string, ...any)) (proxyctl.Engine, error) {
+func newProxy(cfg *config.Config, version string, hook proxyctl.HealthHook, notice func(string), logf func(string, ...any)) (proxyctl.Engine, error) {
 	switch cfg.Proxy.Engine {
 	case "builtin":
 		return builtin.New(cfg, builtin.Options{OnHealth: hook, Logf: logf, Version: version})
 	case "envoy":
-		return envoy.New(envoy.Options{Config: cfg, HealthHook: hook, Log: logfWriter(logf)})
+		return envoy.New(envoy.Options{Config: cfg, HealthHook: hook, Log: logfWriter(logf), OnNotice: notice})
 	}
 	return nil, fmt.Errorf("proxy.engine %q is not available in this build", cfg.Proxy.Engine)
 }

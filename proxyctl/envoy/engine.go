@@ -31,6 +31,10 @@ type Options struct {
 	HealthHook proxyctl.HealthHook
 	// Log receives Envoy's output, a line at a time. If nil, discarded.
 	Log io.Writer
+	// OnNotice is told, in one line, what the engine did on its own (Envoy
+	// died and was started again). It must not block. If nil, only Log
+	// hears of it.
+	OnNotice func(msg string)
 	// PollInterval paces the admin polls of drains and health waits.
 	// If zero, 100ms.
 	PollInterval time.Duration

@@ -381,3 +381,34 @@ func TestStartWithoutEnvoySaysWhatToDo(t *testing.T) {
 	}
 	_ = supervisor.Backend{}
 }
+
+// TestEnvoyThatDiesIsStartedAgain: Envoy runs under whisgee's supervision
+// like the workers do; killed, it comes back as a fresh epoch 0.
+func TestEnvoyThatDiesIsStartedAgain(t *testing.T) {
+	s := newStack(t)
+	e := s.engine
+	var notices []string
+	var mu sync.Mutex
+	e.opts.OnNotice = func(m string) { mu.Lock(); notices = append(notices, m); mu.Unlock() }
+	eventually(t, "healthy", func() bool { return e.Healthy(0) })
+	e.mu.Lock()
+	first := e.cur
+	e.mu.Unlock()
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	eventually(t, "a new Envoy process", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.cur != first && e.cur.alive()
+	})
+	if body, err := s.get(t, s.cfg.Proxy.Listen, "/"); err != nil || !strings.HasPrefix(body, "worker-") {
+		t.Fatalf("through the restarted Envoy: %q %v\n%s", body, err, s.log)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notices) < 2 || !strings.Contains(notices[0], "envoy epoch 0 died") || !strings.Contains(notices[len(notices)-1], "envoy is back") {
+		t.Fatalf("notices: %q", notices)
+	}
+}

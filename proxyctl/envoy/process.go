@@ -37,7 +37,8 @@ func startProcess(binary string, args []string, env []string, epoch int, configP
 	cmd.Env = env
 	// Own process group: a ctrl+c at whisgee's terminal must not reach
 	// Envoy before whisgee drains it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// If whisgee dies without stopping it, Envoy goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

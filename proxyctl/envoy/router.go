@@ -222,13 +222,69 @@ func (e *Engine) startMonitor() {
 		defer tick.Stop()
 		for {
 			e.pollHealth(ctx)
+			e.mu.Lock()
+			cur := e.cur
+			e.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+			case <-cur.done:
+				e.relaunch(ctx, cur)
 			}
 		}
 	}()
+}
+
+// relaunch brings Envoy back after the serving epoch died on its own (a
+// crash, an OOM kill): Envoy runs under whisgee's supervision like the
+// workers do. With no parent left to hot-restart from, it starts afresh
+// as epoch 0, retrying with a capped backoff until it is LIVE or the
+// engine closes.
+func (e *Engine) relaunch(ctx context.Context, dead *process) {
+	e.reload.Lock()
+	defer e.reload.Unlock()
+	e.mu.Lock()
+	if e.closed || e.cur != dead {
+		e.mu.Unlock()
+		return // closing, or a reload already replaced it
+	}
+	cfg := e.cfg
+	e.mu.Unlock()
+	e.notify(fmt.Sprintf("envoy epoch %d died (%s); starting it again as epoch 0", dead.epoch, dead.exitReason()))
+	delay := time.Second
+	for attempt := 1; ; attempt++ {
+		p, err := e.launch(ctx, cfg, 0)
+		if err == nil {
+			e.mu.Lock()
+			if e.closed {
+				e.mu.Unlock()
+				p.stop(5 * time.Second)
+				return
+			}
+			e.cur, e.epoch = p, 0
+			e.mu.Unlock()
+			e.notify(fmt.Sprintf("envoy is back as epoch 0 after %d attempt(s)", attempt))
+			return
+		}
+		e.notify(fmt.Sprintf("envoy did not come back (attempt %d): %v; next try in %s", attempt, err, delay))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// notify reports what the engine did on its own.
+func (e *Engine) notify(msg string) {
+	if e.opts.OnNotice != nil {
+		e.opts.OnNotice(msg)
+	}
+	if e.opts.Log != nil {
+		fmt.Fprintf(e.opts.Log, "whisgee: %s\n", msg)
+	}
 }
 
 func (e *Engine) pollHealth(ctx context.Context) {
