@@ -71,21 +71,13 @@ func (s *Local) RollingRestart(ctx context.Context) error {
 // restartOne is the safe restart of one worker. Stopped and failed workers
 // are simply started.
 func (s *Local) restartOne(ctx context.Context, id int) error {
-	s.mu.Lock()
-	w, ok := s.workers[id]
-	if !ok {
-		s.mu.Unlock()
-		return s.unknown(id)
+	w, oldPID, err := s.drive(id)
+	if err != nil {
+		return err
 	}
-	oldPID := w.pid()
-	s.driveLocked(w)
-	s.mu.Unlock()
 	defer s.release(w)
 	start := s.opts.Now()
-	if oldPID != 0 {
-		s.drain(ctx, w)
-		s.stopProcess(ctx, w, "restart")
-	}
+	s.retire(ctx, w, oldPID, "restart")
 	if err := s.startAndWait(ctx, w, "restart"); err != nil {
 		return err
 	}
@@ -94,6 +86,28 @@ func (s *Local) restartOne(ctx context.Context, id int) error {
 	s.mu.Unlock()
 	s.hub.Publish(Event{Kind: EventRestart, Worker: id, PID: newPID, Message: fmt.Sprintf("%s restarted: pid %d → %d in %s", w.name, oldPID, newPID, s.opts.Now().Sub(start).Round(time.Millisecond))})
 	return nil
+}
+
+// drive hands worker id to an action (see driveLocked); the caller must
+// release it. pid is its current process, 0 when none runs.
+func (s *Local) drive(id int) (w *worker, pid int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.workers[id]
+	if !ok {
+		return nil, 0, s.unknown(id)
+	}
+	s.driveLocked(w)
+	return w, w.pid(), nil
+}
+
+// retire drains w and stops its process gracefully, if it has one.
+func (s *Local) retire(ctx context.Context, w *worker, pid int, why string) {
+	if pid == 0 {
+		return
+	}
+	s.drain(ctx, w)
+	s.stopProcess(ctx, w, why)
 }
 
 // driveLocked hands w to an action: pending respawns are cancelled and
@@ -186,24 +200,17 @@ func (s *Local) startAndWait(ctx context.Context, w *worker, why string) error {
 
 // StopWorker implements Supervisor: drain, stop gracefully, keep stopped.
 func (s *Local) StopWorker(ctx context.Context, id int) error {
-	if err := s.checkIDs([]int{id}); err != nil {
-		return err
-	}
 	done, err := s.begin(fmt.Sprintf("a stop of worker %d", id))
 	if err != nil {
 		return err
 	}
 	defer done()
-	s.mu.Lock()
-	w := s.workers[id]
-	s.driveLocked(w)
-	running := w.proc != nil
-	s.mu.Unlock()
-	defer s.release(w)
-	if running {
-		s.drain(ctx, w)
-		s.stopProcess(ctx, w, "stop")
+	w, pid, err := s.drive(id)
+	if err != nil {
+		return err
 	}
+	defer s.release(w)
+	s.retire(ctx, w, pid, "stop")
 	s.router.SetDraining(id, true)
 	s.mu.Lock()
 	s.setStateLocked(w, StateStopped, "")
@@ -213,24 +220,22 @@ func (s *Local) StopWorker(ctx context.Context, id int) error {
 
 // StartWorker implements Supervisor.
 func (s *Local) StartWorker(ctx context.Context, id int) error {
-	if err := s.checkIDs([]int{id}); err != nil {
-		return err
-	}
 	done, err := s.begin(fmt.Sprintf("a start of worker %d", id))
 	if err != nil {
 		return err
 	}
 	defer done()
-	s.mu.Lock()
-	w := s.workers[id]
-	if w.proc != nil {
+	w, pid, err := s.drive(id)
+	if err != nil {
+		return err
+	}
+	defer s.release(w)
+	if pid != 0 {
+		s.mu.Lock()
 		state := w.state
 		s.mu.Unlock()
 		return fmt.Errorf("%w: worker %d is already %s; use restart", ErrInvalid, id, state)
 	}
-	s.driveLocked(w)
-	s.mu.Unlock()
-	defer s.release(w)
 	return s.startAndWait(ctx, w, "start")
 }
 
@@ -305,15 +310,11 @@ func (s *Local) scaleUp(ctx context.Context, have []int, more int) error {
 func (s *Local) scaleDown(ctx context.Context, remove []int) error {
 	sort.Sort(sort.Reverse(sort.IntSlice(remove)))
 	for _, id := range remove {
-		s.mu.Lock()
-		w := s.workers[id]
-		s.driveLocked(w)
-		running := w.proc != nil
-		s.mu.Unlock()
-		if running {
-			s.drain(ctx, w)
-			s.stopProcess(ctx, w, "scale down")
+		w, pid, err := s.drive(id)
+		if err != nil {
+			return err
 		}
+		s.retire(ctx, w, pid, "scale down")
 		s.mu.Lock()
 		delete(s.workers, id)
 		s.syncRouterLocked()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,27 +51,9 @@ type upStack struct {
 	listen string
 	admin  string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testenv.Buffer
 	exited chan struct{}
 	client *control.Client
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // writeStack writes whisgee.yaml (and app.py) into a fresh short dir; extra
@@ -98,7 +78,7 @@ func writeStack(t *testing.T, app, extra string) (dir, cfgPath, listen, admin st
 // startUp runs `whisgee up -c cfgPath` and waits until every worker runs.
 func startUp(t *testing.T, dir, cfgPath, listen, admin string, workers int) *upStack {
 	t.Helper()
-	s := &upStack{t: t, dir: dir, config: cfgPath, listen: listen, admin: admin, out: &syncBuffer{}, exited: make(chan struct{})}
+	s := &upStack{t: t, dir: dir, config: cfgPath, listen: listen, admin: admin, out: &testenv.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(whisgeeBin, "up", "-c", cfgPath)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {

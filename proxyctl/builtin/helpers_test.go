@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/internal/testenv"
 	"github.com/whisgee/whisgee/supervisor"
 )
 
@@ -66,15 +66,7 @@ func startProxy(t testing.TB, cfg *config.Config, opts Options, workers ...super
 }
 
 // sockDir is a short directory for Unix sockets, removed at cleanup.
-func sockDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "wg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+func sockDir(t testing.TB) string { return testenv.ShortDir(t) }
 
 // goUpstream serves h on a Unix socket as worker id, until cleanup or
 // stop. It is a real HTTP/1.1 server (net/http) on a real socket.

@@ -75,24 +75,7 @@ type stack struct {
 	cfg       *config.Config
 	workers   []*testWorker
 	engine    *Engine
-	log       *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log       *testenv.Buffer
 }
 
 // newStack starts two workers and an Engine running the stand-in Envoy
@@ -104,7 +87,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &stack{dir: dir, log: &syncBuffer{}}
+	s := &stack{dir: dir, log: &testenv.Buffer{}}
 	s.yaml = fmt.Sprintf(`app: {module: app:application}
 workers:
   count: 2

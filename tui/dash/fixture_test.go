@@ -16,6 +16,7 @@ import (
 	"github.com/whisgee/whisgee/control"
 	"github.com/whisgee/whisgee/stats"
 	"github.com/whisgee/whisgee/supervisor"
+	"github.com/whisgee/whisgee/tui/tuitest"
 )
 
 func TestMain(m *testing.M) {
@@ -105,27 +106,11 @@ func stepCmd(t testing.TB, m Model, msg tea.Msg) (Model, tea.Cmd) {
 	return next.(Model), cmd
 }
 
-func keyMsg(s string) tea.KeyMsg {
-	switch s {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "left":
-		return tea.KeyMsg{Type: tea.KeyLeft}
-	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
-}
-
 // press feeds keys one after another.
 func press(t testing.TB, m Model, keys ...string) Model {
 	t.Helper()
 	for _, k := range keys {
-		m = step(t, m, keyMsg(k))
+		m = step(t, m, tuitest.Key(k))
 	}
 	return m
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/whisgee/whisgee/daemon"
 	"github.com/whisgee/whisgee/internal/testenv"
 	"github.com/whisgee/whisgee/supervisor"
+	"github.com/whisgee/whisgee/tui/tuitest"
 )
 
 // startDaemon runs a real daemon (built-in proxy and supervisor, the demo
@@ -163,7 +164,7 @@ func startFlow(t *testing.T, c Client, w, h int) *flow {
 
 func (f *flow) keys(keys ...string) {
 	for _, k := range keys {
-		f.prog.Send(keyMsg(k))
+		f.prog.Send(tuitest.Key(k))
 	}
 }
 

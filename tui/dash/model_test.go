@@ -11,6 +11,7 @@ import (
 
 	"github.com/whisgee/whisgee/control"
 	"github.com/whisgee/whisgee/supervisor"
+	"github.com/whisgee/whisgee/tui/tuitest"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
@@ -162,7 +163,7 @@ func TestRestartAsksFirstWithFocusOnNo(t *testing.T) {
 		t.Errorf("dialog does not name worker 2:\n%s", m.View())
 	}
 	// enter takes the focused button, which starts on No.
-	m, cmd := stepCmd(t, m, keyMsg("enter"))
+	m, cmd := stepCmd(t, m, tuitest.Key("enter"))
 	ans := await[confirmMsg](t, cmd)
 	if ans.yes {
 		t.Fatal("enter on a fresh dialog said yes")
@@ -173,7 +174,7 @@ func TestRestartAsksFirstWithFocusOnNo(t *testing.T) {
 	}
 	// esc cancels too.
 	m = press(t, m, "r")
-	m, cmd = stepCmd(t, m, keyMsg("esc"))
+	m, cmd = stepCmd(t, m, tuitest.Key("esc"))
 	if ans := await[confirmMsg](t, cmd); ans.yes {
 		t.Fatal("esc said yes")
 	}
@@ -181,7 +182,7 @@ func TestRestartAsksFirstWithFocusOnNo(t *testing.T) {
 
 	// y confirms: the restart runs, the row is marked, an audit line follows.
 	m = press(t, m, "r")
-	m, cmd = stepCmd(t, m, keyMsg("y"))
+	m, cmd = stepCmd(t, m, tuitest.Key("y"))
 	ans = await[confirmMsg](t, cmd)
 	m, cmd = stepCmd(t, m, ans)
 	if !m.table.pending[2] {
@@ -207,7 +208,7 @@ func TestRestartAsksFirstWithFocusOnNo(t *testing.T) {
 func TestEnterOnYesConfirms(t *testing.T) {
 	m := loaded(t, &recorder{}, 80, 24, 4, false)
 	m = press(t, m, "R", "left")
-	_, cmd := stepCmd(t, m, keyMsg("enter"))
+	_, cmd := stepCmd(t, m, tuitest.Key("enter"))
 	ans := await[confirmMsg](t, cmd)
 	if !ans.yes || ans.act.kind != actRolling {
 		t.Errorf("answer = %+v, want yes to a rolling restart", ans)
@@ -225,7 +226,7 @@ func TestRollingRestartAndScale(t *testing.T) {
 		}
 	}
 	// While it runs, another stack-wide action is refused.
-	if _, c := stepCmd(t, m, keyMsg("+")); c != nil {
+	if _, c := stepCmd(t, m, tuitest.Key("+")); c != nil {
 		t.Error("+ during a rolling restart started an action")
 	}
 	m = step(t, m, await[actionDoneMsg](t, cmd))
@@ -233,7 +234,7 @@ func TestRollingRestartAndScale(t *testing.T) {
 		t.Errorf("restart request %+v is not rolling", rec.restarts[0])
 	}
 	// + adds a worker at once, without asking.
-	m, cmd = stepCmd(t, m, keyMsg("+"))
+	m, cmd = stepCmd(t, m, tuitest.Key("+"))
 	if m.dialog != nil {
 		t.Fatal("+ asked for confirmation")
 	}
@@ -262,7 +263,7 @@ func TestStopAsksStartDoesNot(t *testing.T) {
 	st := fixture(4, t0.Add(time.Second), 700)
 	st.Workers[0].State, st.Workers[0].PID = supervisor.StateStopped, 0
 	m = step(t, m, statusMsg{poll: m.poll, at: t0.Add(time.Second), status: st})
-	m, cmd := stepCmd(t, m, keyMsg("s"))
+	m, cmd := stepCmd(t, m, tuitest.Key("s"))
 	if m.dialog != nil {
 		t.Fatal("s on a stopped worker asked first")
 	}
@@ -276,7 +277,7 @@ func TestReadOnlyDisablesEveryAction(t *testing.T) {
 	m := loaded(t, rec, 80, 24, 4, true)
 	for _, k := range []string{"r", "R", "+", "-", "s", "t", "[", "]"} {
 		var cmd tea.Cmd
-		m, cmd = stepCmd(t, m, keyMsg(k))
+		m, cmd = stepCmd(t, m, tuitest.Key(k))
 		if m.dialog != nil || cmd != nil {
 			t.Errorf("read-only: %q opened a dialog or returned a Cmd", k)
 		}
@@ -292,16 +293,16 @@ func TestReadOnlyDisablesEveryAction(t *testing.T) {
 func TestTrafficKeys(t *testing.T) {
 	rec := &recorder{}
 	m := loaded(t, rec, 80, 24, 4, false)
-	_, cmd := stepCmd(t, m, keyMsg("]"))
+	_, cmd := stepCmd(t, m, tuitest.Key("]"))
 	tm := await[trafficMsg](t, cmd)
 	if tm.traffic.Rate != 100 {
 		t.Errorf("] from 50/s set %d/s, want 100", tm.traffic.Rate)
 	}
-	_, cmd = stepCmd(t, m, keyMsg("["))
+	_, cmd = stepCmd(t, m, tuitest.Key("["))
 	if tm := await[trafficMsg](t, cmd); tm.traffic.Rate != 20 {
 		t.Errorf("[ from 50/s set %d/s, want 20", tm.traffic.Rate)
 	}
-	_, cmd = stepCmd(t, m, keyMsg("t"))
+	_, cmd = stepCmd(t, m, tuitest.Key("t"))
 	tm = await[trafficMsg](t, cmd)
 	if tm.traffic.Enabled {
 		t.Error("t on a running generator did not turn it off")
@@ -314,7 +315,7 @@ func TestTrafficKeys(t *testing.T) {
 	st := fixture(4, t0.Add(time.Second), 700)
 	st.Traffic = nil
 	m = step(t, m, statusMsg{poll: m.poll, at: t0.Add(time.Second), status: st})
-	if _, cmd := stepCmd(t, m, keyMsg("t")); cmd != nil {
+	if _, cmd := stepCmd(t, m, tuitest.Key("t")); cmd != nil {
 		t.Error("t without a traffic generator returned a Cmd")
 	}
 }
@@ -352,7 +353,7 @@ func TestFilterNarrowsWorkersAndEvents(t *testing.T) {
 func TestLogViewFollowsFiltersAndGoesBack(t *testing.T) {
 	m := loaded(t, &recorder{}, 80, 24, 4, false)
 	m = press(t, m, "j")
-	m, cmd := stepCmd(t, m, keyMsg("l"))
+	m, cmd := stepCmd(t, m, tuitest.Key("l"))
 	if m.logs == nil || m.logs.worker != 1 {
 		t.Fatal("l did not open worker 1's log")
 	}
@@ -390,16 +391,16 @@ func TestLogViewFollowsFiltersAndGoesBack(t *testing.T) {
 
 func TestQuitKeys(t *testing.T) {
 	m := loaded(t, &recorder{}, 80, 24, 4, false)
-	_, cmd := stepCmd(t, m, keyMsg("q"))
+	_, cmd := stepCmd(t, m, tuitest.Key("q"))
 	if _, ok := await[tea.QuitMsg](t, cmd), true; !ok {
 		t.Fatal("q did not quit")
 	}
 	// ctrl+c quits even with a dialog open.
 	m = press(t, m, "r")
-	_, cmd = stepCmd(t, m, keyMsg("ctrl+c"))
+	_, cmd = stepCmd(t, m, tuitest.Key("ctrl+c"))
 	await[tea.QuitMsg](t, cmd)
 	// q in a dialog answers no rather than quitting.
-	_, cmd = stepCmd(t, m, keyMsg("q"))
+	_, cmd = stepCmd(t, m, tuitest.Key("q"))
 	if ans := await[confirmMsg](t, cmd); ans.yes {
 		t.Error("q in a dialog said yes")
 	}

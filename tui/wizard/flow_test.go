@@ -1,7 +1,6 @@
 package wizard
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,29 +18,11 @@ import (
 	"github.com/whisgee/whisgee/installer"
 	"github.com/whisgee/whisgee/internal/testenv"
 	"github.com/whisgee/whisgee/tui/theme"
+	"github.com/whisgee/whisgee/tui/tuitest"
 )
 
-// syncBuffer is the program's terminal: written by the renderer, read by
-// the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // waitFor polls the screen output for text, from offset on.
-func waitFor(t *testing.T, out *syncBuffer, from int, text string) int {
+func waitFor(t *testing.T, out *testenv.Buffer, from int, text string) int {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -99,7 +79,7 @@ func TestWizardFlow(t *testing.T) {
 			return p, nil
 		},
 	})
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	p := tea.NewProgram(m, tea.WithInput(nil), tea.WithOutput(out), tea.WithoutSignalHandler())
 	done := make(chan tea.Model, 1)
 	go func() {
@@ -112,7 +92,7 @@ func TestWizardFlow(t *testing.T) {
 	t.Cleanup(func() { p.Kill() })
 	keyPress := func(keys ...string) {
 		for _, k := range keys {
-			p.Send(keyMsg(k))
+			p.Send(tuitest.Key(k))
 		}
 	}
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/whisgee/whisgee/installer"
 	"github.com/whisgee/whisgee/tui/theme"
+	"github.com/whisgee/whisgee/tui/tuitest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -84,30 +85,12 @@ func newTestModel(t *testing.T, plan *installer.Plan) Model {
 	})
 }
 
-func keyMsg(s string) tea.KeyMsg {
-	switch s {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
-	case "right":
-		return tea.KeyMsg{Type: tea.KeyRight}
-	case "left":
-		return tea.KeyMsg{Type: tea.KeyLeft}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
-	}
-	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
-}
-
 func press(t *testing.T, m Model, keys ...string) (Model, tea.Cmd) {
 	t.Helper()
 	var cmd tea.Cmd
 	var tm tea.Model = m
 	for _, k := range keys {
-		tm, cmd = tm.Update(keyMsg(k))
+		tm, cmd = tm.Update(tuitest.Key(k))
 	}
 	return tm.(Model), cmd
 }
