@@ -200,27 +200,33 @@ func (s *Local) startAndWait(ctx context.Context, w *worker, why string) error {
 
 // StopWorker implements Supervisor: drain, stop gracefully, keep stopped.
 func (s *Local) StopWorker(ctx context.Context, id int) error {
-	done, err := s.begin(fmt.Sprintf("a stop of worker %d", id))
-	if err != nil {
-		return err
-	}
-	defer done()
-	w, pid, err := s.drive(id)
-	if err != nil {
-		return err
-	}
-	defer s.release(w)
-	s.retire(ctx, w, pid, "stop")
-	s.router.SetDraining(id, true)
-	s.mu.Lock()
-	s.setStateLocked(w, StateStopped, "")
-	s.mu.Unlock()
-	return nil
+	return s.actOn(id, "a stop", func(w *worker, pid int) error {
+		s.retire(ctx, w, pid, "stop")
+		s.router.SetDraining(id, true)
+		s.mu.Lock()
+		s.setStateLocked(w, StateStopped, "")
+		s.mu.Unlock()
+		return nil
+	})
 }
 
 // StartWorker implements Supervisor.
 func (s *Local) StartWorker(ctx context.Context, id int) error {
-	done, err := s.begin(fmt.Sprintf("a start of worker %d", id))
+	return s.actOn(id, "a start", func(w *worker, pid int) error {
+		if pid != 0 {
+			s.mu.Lock()
+			state := w.state
+			s.mu.Unlock()
+			return fmt.Errorf("%w: worker %d is already %s; use restart", ErrInvalid, id, state)
+		}
+		return s.startAndWait(ctx, w, "start")
+	})
+}
+
+// actOn runs an action on one worker: it claims the supervisor (one
+// action at a time), hands the worker to the action and releases both.
+func (s *Local) actOn(id int, what string, do func(w *worker, pid int) error) error {
+	done, err := s.begin(fmt.Sprintf("%s of worker %d", what, id))
 	if err != nil {
 		return err
 	}
@@ -230,13 +236,7 @@ func (s *Local) StartWorker(ctx context.Context, id int) error {
 		return err
 	}
 	defer s.release(w)
-	if pid != 0 {
-		s.mu.Lock()
-		state := w.state
-		s.mu.Unlock()
-		return fmt.Errorf("%w: worker %d is already %s; use restart", ErrInvalid, id, state)
-	}
-	return s.startAndWait(ctx, w, "start")
+	return do(w, pid)
 }
 
 // Scale implements Supervisor: new workers get new sockets and must pass

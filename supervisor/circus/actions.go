@@ -26,13 +26,22 @@ func (c *Client) Restart(ctx context.Context, ids ...int) error {
 	return nil
 }
 
-func (c *Client) restartOne(ctx context.Context, id int) error {
+// snapshotWith reads circus's state and checks worker id is in it.
+func (c *Client) snapshotWith(ctx context.Context, id int) (*snapshot, error) {
 	snap, err := c.snapshot(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !snap.has(id) {
-		return fmt.Errorf("circus: worker %d: %w", id, supervisor.ErrUnknownWorker)
+		return nil, fmt.Errorf("circus: worker %d: %w", id, supervisor.ErrUnknownWorker)
+	}
+	return snap, nil
+}
+
+func (c *Client) restartOne(ctx context.Context, id int) error {
+	snap, err := c.snapshotWith(ctx, id)
+	if err != nil {
+		return err
 	}
 	watcher := snap.watcherOf(id)
 	old := snap.procs[id].PID
@@ -193,12 +202,9 @@ func (c *Client) Scale(ctx context.Context, n int) error {
 // layout allows it: in a shared watcher circus respawns any process it
 // loses, and stops whole watchers only.
 func (c *Client) StopWorker(ctx context.Context, id int) error {
-	snap, err := c.snapshot(ctx)
+	snap, err := c.snapshotWith(ctx, id)
 	if err != nil {
 		return err
-	}
-	if !snap.has(id) {
-		return fmt.Errorf("circus: worker %d: %w", id, supervisor.ErrUnknownWorker)
 	}
 	if !snap.layout.perWorker {
 		return fmt.Errorf("circus: %w: circus stops whole watchers, not one of %s's processes; scale down instead, or render circus.ini with --sockets per-worker for one watcher per worker", supervisor.ErrUnsupported, snap.watcherOf(id))
@@ -211,12 +217,9 @@ func (c *Client) StopWorker(ctx context.Context, id int) error {
 // StartWorker starts a stopped worker: its watcher when stopped, else it
 // has circus respawn the missing process now.
 func (c *Client) StartWorker(ctx context.Context, id int) error {
-	snap, err := c.snapshot(ctx)
+	snap, err := c.snapshotWith(ctx, id)
 	if err != nil {
 		return err
-	}
-	if !snap.has(id) {
-		return fmt.Errorf("circus: worker %d: %w", id, supervisor.ErrUnknownWorker)
 	}
 	watcher := snap.watcherOf(id)
 	if snap.procs[id].PID != 0 {
@@ -240,12 +243,9 @@ func (c *Client) Signal(ctx context.Context, id int, sig string) error {
 	if err != nil {
 		return fmt.Errorf("circus: %v: %w", err, supervisor.ErrInvalid)
 	}
-	snap, err := c.snapshot(ctx)
+	snap, err := c.snapshotWith(ctx, id)
 	if err != nil {
 		return err
-	}
-	if !snap.has(id) {
-		return fmt.Errorf("circus: worker %d: %w", id, supervisor.ErrUnknownWorker)
 	}
 	pid := snap.procs[id].PID
 	if pid == 0 {
