@@ -32,8 +32,12 @@ func startTmux(t *testing.T, w, h int, env []string, argv ...string) *tmuxTerm {
 	t.Helper()
 	tm := &tmuxTerm{t: t, tmux: testenv.Tool(t, "tmux", "apt-get install tmux"), sock: filepath.Join(shortDir(t), "tmux")}
 	// Keep the pane after the program exits, to read its exit status.
+	// The terminal's colour settings are the test's, not the caller's:
+	// termenv takes a set CI variable (every CI sets it) to mean "not a
+	// terminal", and NO_COLOR/CLICOLOR from outside would switch colour
+	// off too; tests that want them pass them in env.
 	args := []string{"-S", tm.sock, "-f", "/dev/null", "new-session", "-d", "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
-		"-s", "e2e", "--", "env"}
+		"-s", "e2e", "--", "env", "-u", "CI", "-u", "NO_COLOR", "-u", "CLICOLOR", "-u", "CLICOLOR_FORCE"}
 	args = append(append(append(args, env...), "TERM=xterm-256color"), argv...)
 	tm.run(args...)
 	tm.run("-S", tm.sock, "set-option", "-t", "e2e", "remain-on-exit", "on")
