@@ -19,6 +19,7 @@ type backend struct {
 func (b *backend) Status(ctx context.Context) (control.Status, error) {
 	d := b.d
 	host, _ := os.Hostname()
+	listen, tlsListen, admin := d.proxyAddrs()
 	st := control.Status{
 		Daemon: control.Daemon{
 			PID:          os.Getpid(),
@@ -31,9 +32,9 @@ func (b *backend) Status(ctx context.Context) (control.Status, error) {
 			ProxyVersion: d.proxy.Version(),
 			Python:       d.facts.python,
 			Server:       d.facts.server,
-			Listen:       d.cfg.Proxy.Listen,
-			TLSListen:    d.cfg.Proxy.TLS.Listen,
-			Admin:        d.cfg.Proxy.Admin,
+			Listen:       listen,
+			TLSListen:    tlsListen,
+			Admin:        admin,
 		},
 	}
 	if v, ok := d.latest.Load().(string); ok {

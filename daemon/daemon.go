@@ -59,6 +59,7 @@ type Daemon struct {
 	stopOnce sync.Once
 	stopErr  error
 	done     chan struct{}
+	cfgMu    sync.Mutex // guards cfg.Proxy, which a reload replaces
 }
 
 // New checks the config; Start does the work.
@@ -209,9 +210,9 @@ func (d *Daemon) startSupervisor(ctx context.Context, runner string) error {
 }
 
 func (d *Daemon) listenSummary() string {
-	s := d.cfg.Proxy.Listen
-	if d.cfg.Proxy.TLS.Listen != "" {
-		s += ", https " + d.cfg.Proxy.TLS.Listen
+	s, tlsListen, _ := d.proxyAddrs()
+	if tlsListen != "" {
+		s += ", https " + tlsListen
 	}
 	return s
 }

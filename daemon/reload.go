@@ -12,17 +12,12 @@ import (
 	"github.com/whisgee/whisgee/supervisor"
 )
 
-// reloader is a proxy engine that can take a new config without dropping
-// connections (Envoy's hot restart).
-type reloader interface {
-	Reload(ctx context.Context, cfg *config.Config) error
-}
-
 // Reload re-reads the config file and applies what can change while the
 // stack runs: the proxy's config (Envoy: checked, validated, then hot
-// restarted to the next epoch; a failed epoch leaves the old one serving)
-// and the number of workers. It says what it did, and what needs a restart
-// of `whisgee up` to take effect.
+// restarted to the next epoch; a failed epoch leaves the old one serving;
+// the built-in proxy: settings, certificate and listener addresses swapped
+// in place, all or nothing) and the number of workers. It says what it
+// did, and what needs a restart of `whisgee up` to take effect.
 func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	if d.cfg.Path == "" {
 		return "", fmt.Errorf("%w: this stack has no config file to reload", control.ErrUnsupported)
@@ -41,15 +36,11 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("%w: %s changed (%s → %s); that needs a restart of whisgee up", control.ErrInvalid, fixed.name, fixed.was, fixed.now)
 		}
 	}
-	var done []string
-	if r, ok := d.proxy.(reloader); ok {
-		if err := r.Reload(ctx, next); err != nil {
-			return "", fmt.Errorf("proxy reload refused, the running proxy is unchanged: %w", err)
-		}
-		done = append(done, "proxy reloaded")
-	} else {
-		done = append(done, "the built-in proxy takes proxy settings at start only")
+	proxyDone, err := d.reloadProxy(ctx, next)
+	if err != nil {
+		return "", err
 	}
+	done := []string{proxyDone}
 	if next.Workers.Count != d.cfg.Workers.Count {
 		if err := d.sup.Scale(ctx, next.Workers.Count); err != nil {
 			return "", fmt.Errorf("scale to %d workers: %w", next.Workers.Count, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/whisgee/whisgee/config"
@@ -16,7 +17,7 @@ import (
 // to show, plus, on a clock of its own, a request that kills a worker.
 type traffic struct {
 	gen        *loadgen.Generator
-	baseURL    string
+	baseURL    atomic.Pointer[string]
 	crashEvery time.Duration
 
 	mu        sync.Mutex
@@ -37,8 +38,7 @@ var demoMix = []loadgen.Target{
 }
 
 func newTraffic(cfg *config.Config, baseURL string) *traffic {
-	return &traffic{
-		baseURL:    baseURL,
+	t := &traffic{
 		crashEvery: cfg.Demo.CrashEvery,
 		gen: loadgen.New(loadgen.Options{
 			BaseURL:     baseURL,
@@ -47,6 +47,15 @@ func newTraffic(cfg *config.Config, baseURL string) *traffic {
 			Concurrency: 16,
 		}),
 	}
+	t.baseURL.Store(&baseURL)
+	return t
+}
+
+// retarget sends the traffic to baseURL from now on: a reload moved the
+// proxy's listener.
+func (t *traffic) retarget(baseURL string) {
+	t.baseURL.Store(&baseURL)
+	t.gen.SetBaseURL(baseURL)
 }
 
 // start turns the traffic on, and the crash clock with it.
@@ -89,7 +98,7 @@ func (t *traffic) crashLoop(ctx context.Context, done chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.baseURL+"/crash", bytes.NewReader(nil))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, *t.baseURL.Load()+"/crash", bytes.NewReader(nil))
 		if err != nil {
 			continue
 		}

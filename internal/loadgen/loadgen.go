@@ -80,6 +80,7 @@ type Generator struct {
 	client  *http.Client
 	picks   []int // target index per weight unit
 	rate    atomic.Int64
+	base    atomic.Pointer[string] // Options.BaseURL, or what SetBaseURL set
 	mu      sync.Mutex
 	res     Result
 	cancel  context.CancelFunc
@@ -117,6 +118,7 @@ func New(opts Options) *Generator {
 		}
 	}
 	g.rate.Store(int64(opts.Rate))
+	g.base.Store(&opts.BaseURL)
 	g.res.ByStatus = map[int]uint64{}
 	return g
 }
@@ -172,6 +174,10 @@ func (g *Generator) Running() bool {
 // SetRate changes the open-loop rate (requests per second, at least 1).
 func (g *Generator) SetRate(n int) { g.rate.Store(int64(max(n, 1))) }
 
+// SetBaseURL sends the requests that start from now on to baseURL (the
+// stack moved its listener).
+func (g *Generator) SetBaseURL(baseURL string) { g.base.Store(&baseURL) }
+
 // Rate is the open-loop rate.
 func (g *Generator) Rate() int { return int(g.rate.Load()) }
 
@@ -226,7 +232,7 @@ func (g *Generator) send(ctx context.Context) {
 	if t.Body != nil {
 		body = bytes.NewReader(t.Body)
 	}
-	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), method, g.opts.BaseURL+t.Path, body)
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), method, *g.base.Load()+t.Path, body)
 	if err != nil {
 		g.record(0, err)
 		return

@@ -21,7 +21,7 @@ func (c *clientConn) pick(exclude []*backend) *backend {
 	if n == 0 {
 		return nil
 	}
-	p2c := c.p.cfg.Proxy.Balance == "p2c"
+	p2c := c.s.p2c
 	for tries := 0; tries < 4; tries++ {
 		var best *backend
 		if p2c && n > 2 {

@@ -10,12 +10,12 @@ import (
 // copyRequestBody streams a large or chunked request body to the worker.
 func (c *clientConn) copyRequestBody(dst *countingWriter, uc *upConn) (n uint64, rerr, werr error) {
 	req := &c.req
-	limit := c.p.cfg.Proxy.MaxBodyBytes
+	limit := c.s.proxy.MaxBodyBytes
 	src := clientSource{c}
 	if req.chunked {
-		return copyChunked(dst, c.br, limit, src, c.p.cfg.Proxy.IdleTimeout)
+		return copyChunked(dst, c.br, limit, src, c.s.proxy.IdleTimeout)
 	}
-	return copyLength(dst, c.br, req.contentLength, src, c.p.cfg.Proxy.IdleTimeout)
+	return copyLength(dst, c.br, req.contentLength, src, c.s.proxy.IdleTimeout)
 }
 
 var errBodyTooLarge = errors.New("request body too large")

@@ -37,8 +37,11 @@ const (
 
 // clientConn is one client connection and everything its requests reuse.
 type clientConn struct {
-	p     *Proxy
-	l     *listener
+	p *Proxy
+	l *listener
+	// s is the settings the current request runs under, loaded as it
+	// starts: a reload never changes them under a request in flight.
+	s     *settings
 	conn  net.Conn
 	br    *bufio.Reader
 	bw    countingWriter
@@ -166,11 +169,11 @@ func (c *clientConn) serve() {
 		p.connsMu.Unlock()
 		p.connsWG.Done()
 	}()
-	cfg := &p.cfg.Proxy
-	if c.l.tls != nil {
-		tc := tls.Server(c.conn, c.l.tls)
-		c.conn.SetDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
-		ctx, cancel := context.WithTimeout(p.ctx, cfg.ReadHeaderTimeout)
+	c.s = p.set.Load()
+	if tc := c.l.tls.Load(); tc != nil {
+		tc := tls.Server(c.conn, tc)
+		c.conn.SetDeadline(time.Now().Add(c.s.proxy.ReadHeaderTimeout))
+		ctx, cancel := context.WithTimeout(p.ctx, c.s.proxy.ReadHeaderTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -179,12 +182,13 @@ func (c *clientConn) serve() {
 		c.conn.SetDeadline(time.Time{}) // from here on rdl and wdl rule
 		c.conn = tc
 	}
-	c.bw.conn, c.bw.wdl, c.bw.timeout = c.conn, &c.wdl, cfg.IdleTimeout
+	c.bw.conn, c.bw.wdl = c.conn, &c.wdl
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(c.conn)
 	for {
+		c.s = p.set.Load()
 		now := time.Now()
-		if t, ok := c.rdl.due(now, cfg.IdleTimeout); ok {
+		if t, ok := c.rdl.due(now, c.s.proxy.IdleTimeout); ok {
 			c.conn.SetReadDeadline(t)
 		}
 		if c.br.Buffered() == 0 {
@@ -195,6 +199,10 @@ func (c *clientConn) serve() {
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
+		// The request starts here: it runs under the settings current
+		// now, even if a reload came while the connection sat idle.
+		c.s = p.set.Load()
+		c.bw.timeout = c.s.proxy.IdleTimeout
 		if c.bw.Writer == nil {
 			c.bw.Writer = writerPool.Get().(*bufio.Writer)
 			c.bw.Writer.Reset(c.conn)
@@ -207,11 +215,11 @@ func (c *clientConn) serve() {
 		}
 		if !c.headBuffered() {
 			// A slow or fragmented head: bound the time to read the rest.
-			c.conn.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+			c.conn.SetReadDeadline(time.Now().Add(c.s.proxy.ReadHeaderTimeout))
 			c.rdl.clear()
 		}
 		keep := c.handle()
-		if !keep || p.closing.Load() {
+		if !keep || p.closing.Load() || c.l.retired.Load() {
 			return
 		}
 		c.state.Store(connIdle)
@@ -260,17 +268,16 @@ var crlfcrlf = []byte("\r\n\r\n")
 
 // handle serves one request and reports whether the connection goes on.
 func (c *clientConn) handle() bool {
-	p := c.p
 	start := time.Now()
 	var err error
-	c.lines, err = c.req.parseRequest(c.br, p.cfg.Proxy.MaxHeaderBytes, p.requestID, c.lines)
+	c.lines, err = c.req.parseRequest(c.br, c.s.proxy.MaxHeaderBytes, c.s.requestIDLower, c.lines)
 	if err != nil {
 		if r, _ := parseErrorReply(err, &c.req); r == nil {
 			return false // closed mid-head: not a request
 		}
 	}
 	c.unread = err != nil
-	lc := &c.l.counters
+	lc := c.l.counters
 	lc.Begin()
 	c.in = uint64(len(c.req.buf))
 	c.bw.n = 0
@@ -355,7 +362,7 @@ func (c *clientConn) readBody(n int) error {
 	}
 	c.body = c.body[:n]
 	if c.br.Buffered() < n {
-		if t, ok := c.rdl.due(time.Now(), c.p.cfg.Proxy.IdleTimeout); ok {
+		if t, ok := c.rdl.due(time.Now(), c.s.proxy.IdleTimeout); ok {
 			c.conn.SetReadDeadline(t)
 		}
 	}

@@ -41,7 +41,7 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 	keep := !req.connClose && (req.minor >= 1 || req.connKeepAlive)
 	hasBody := req.chunked || req.contentLength > 0
 	c.unread = hasBody
-	if max := p.cfg.Proxy.MaxBodyBytes; max >= 0 && req.contentLength > max {
+	if max := c.s.proxy.MaxBodyBytes; max >= 0 && req.contentLength > max {
 		return c.reply(resp413, 413), false
 	}
 	if req.expect100 && hasBody {
@@ -63,7 +63,7 @@ func (c *clientConn) forward(perr error, start time.Time) (int, bool) {
 	// response byte only if it is idempotent and its body (if any) can be
 	// sent again. A failed connect sent nothing: any request may go again.
 	replayable := req.isIdempotent() && (!hasBody || buffered)
-	retries := max(p.cfg.Proxy.Retries, 0)
+	retries := max(c.s.proxy.Retries, 0)
 	var tried [maxTried]*backend
 	ntried := 0
 	for attempt := 0; ; attempt++ {
@@ -206,7 +206,7 @@ func (p *Proxy) dial(b *backend) (*upConn, error) {
 func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status int, out outcome, keepClient bool, upIn, upOut uint64) {
 	p := c.p
 	req := &c.req
-	timeout := p.cfg.Proxy.UpstreamTimeout
+	timeout := c.s.proxy.UpstreamTimeout
 	now := time.Now()
 	w := countingWriter{Writer: uc.bw, conn: uc.conn, wdl: &uc.wdl, timeout: timeout}
 	w.extendWrite()
@@ -306,7 +306,7 @@ func (c *clientConn) exchange(uc *upConn, buffered, hasBody, keep bool) (status 
 	if mode == bodyUntilClose && req.minor == 0 {
 		keep = false // an HTTP/1.0 client learns the end by the close
 	}
-	if p.closing.Load() {
+	if p.closing.Load() || c.l.retired.Load() {
 		keep = false
 	}
 	c.writeResponseHead(mode, keep)
@@ -414,7 +414,7 @@ func (c *clientConn) writeRequestHead(w *countingWriter) {
 		w.WriteString("Host: localhost\r\n")
 	}
 	if !req.hasRequestID {
-		w.WriteString(c.p.cfg.Proxy.RequestIDHeader)
+		w.WriteString(c.s.proxy.RequestIDHeader)
 		w.WriteString(": ")
 		w.Write(c.nextRequestID())
 		w.WriteString("\r\n")

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/supervisor"
 )
 
@@ -55,8 +56,9 @@ func (p *Proxy) checkLoop(b *backend) {
 		case <-b.check.kick:
 		case <-timer.C:
 		}
-		p.checkSafely(b)
-		next := p.cfg.Workers.Health.Interval
+		hc := p.set.Load().health
+		p.checkSafely(b, &hc)
+		next := hc.Interval
 		if b.check.waiters.Load() > 0 || b.health.Load() == healthUnknown {
 			next = min(next, fastCheckInterval)
 		}
@@ -72,21 +74,20 @@ func (p *Proxy) checkLoop(b *backend) {
 
 // checkSafely runs a check; a panic in it is logged, not fatal to the
 // daemon, and the loop goes on.
-func (p *Proxy) checkSafely(b *backend) {
+func (p *Proxy) checkSafely(b *backend, hc *config.Health) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.logf("worker %d: health check panicked: %v", b.ID, r)
 		}
 	}()
-	p.checkOnce(b)
+	p.checkOnce(b, hc)
 }
 
 // checkOnce runs one check, updates the verdict after Rise passes or Fall
 // failures in a row, and wakes whoever waits for a result.
-func (p *Proxy) checkOnce(b *backend) {
+func (p *Proxy) checkOnce(b *backend, hc *config.Health) {
 	seq := b.check.started.Add(1)
-	pass, reason := p.probe(b)
-	hc := &p.cfg.Workers.Health
+	pass, reason := p.probe(b, hc)
 	flip := int32(-1)
 	if pass {
 		b.check.fails = 0
@@ -123,8 +124,7 @@ func (p *Proxy) checkOnce(b *backend) {
 
 // probe sends one GET for the health path on a fresh connection: any
 // status below 500 within the timeout passes.
-func (p *Proxy) probe(b *backend) (bool, string) {
-	hc := &p.cfg.Workers.Health
+func (p *Proxy) probe(b *backend, hc *config.Health) (bool, string) {
 	ctx, cancel := context.WithTimeout(p.ctx, hc.Timeout)
 	defer cancel()
 	var d net.Dialer

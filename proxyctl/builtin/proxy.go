@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,8 +32,6 @@ import (
 
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/proxyctl"
-	"github.com/whisgee/whisgee/proxyctl/admin"
-	"github.com/whisgee/whisgee/proxyctl/tlscert"
 	"github.com/whisgee/whisgee/stats"
 	"github.com/whisgee/whisgee/supervisor"
 )
@@ -62,10 +59,12 @@ type Options struct {
 
 // Proxy is the built-in proxy engine. Create it with New.
 type Proxy struct {
-	cfg       *config.Config
 	opts      Options
-	requestID string // lower-case name of the request id header
 	startedAt time.Time
+
+	// set is what requests and health checks read, swapped whole by
+	// Reload (see settings).
+	set atomic.Pointer[settings]
 
 	ctx    context.Context // ends when the proxy closes
 	cancel context.CancelFunc
@@ -80,10 +79,14 @@ type Proxy struct {
 	// eligible, waking requests held for lack of one.
 	changed atomic.Pointer[chan struct{}]
 
-	cluster   stats.Counters
+	cluster stats.Counters
+
+	// lnMu guards what Start, Reload and Close change: the config, the
+	// listeners and the admin endpoint. Requests never take it.
+	lnMu      sync.Mutex
+	cfg       *config.Config
 	listeners []*listener
-	admin     *http.Server
-	adminAddr string
+	admin     *adminEndpoint
 
 	closing  atomic.Bool
 	connsMu  sync.Mutex
@@ -96,11 +99,22 @@ type Proxy struct {
 
 // listener is one client-facing listener with its stats.
 type listener struct {
-	name     string // "http" or "https"
-	ln       net.Listener
-	tls      *tls.Config
-	proto    []byte // X-Forwarded-Proto value
-	counters stats.Counters
+	name string // "http" or "https"
+	addr string // as configured, to tell whether a reload moves it
+	ln   net.Listener
+	// tls is the HTTPS listener's configuration, nil on the plain one.
+	// Reload swaps it to rotate the certificate: a handshake uses the one
+	// current when it starts.
+	tls        atomic.Pointer[tls.Config]
+	selfSigned bool   // the certificate was generated, not read from files
+	proto      []byte // X-Forwarded-Proto value
+	// counters outlive a move of the listener: the one that replaces it
+	// takes them over, so its numbers never go back.
+	counters *stats.Counters
+	// retired is set when a reload moved or removed the listener: its
+	// connections finish the request they are in (or the next one) with
+	// Connection: close.
+	retired atomic.Bool
 }
 
 // New makes a proxy for cfg (as config.Load completed it). It binds
@@ -109,8 +123,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if cfg == nil {
 		return nil, errors.New("builtin proxy: no config")
 	}
-	if cfg.Workers.Health.Interval <= 0 || cfg.Workers.Health.Timeout <= 0 || cfg.Workers.Health.Rise < 1 || cfg.Workers.Health.Fall < 1 {
-		return nil, errors.New("builtin proxy: health check settings are unset; load the config with config.Load so defaults apply")
+	set, err := newSettings(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
@@ -122,12 +137,12 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.ConnectTimeout = 5 * time.Second
 	}
 	p := &Proxy{
-		cfg:       cfg,
-		opts:      opts,
-		requestID: strings.ToLower(cfg.Proxy.RequestIDHeader),
-		conns:     make(map[*clientConn]struct{}),
-		windows:   make(map[*stats.Histogram]*stats.Window),
+		cfg:     cfg,
+		opts:    opts,
+		conns:   make(map[*clientConn]struct{}),
+		windows: make(map[*stats.Histogram]*stats.Window),
 	}
+	p.set.Store(set)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	empty := []*backend{}
 	p.backends.Store(&empty)
@@ -145,95 +160,33 @@ func (p *Proxy) Version() string { return p.opts.Version }
 // Start binds the listeners and the admin endpoint and starts serving.
 // It fails, binding nothing, when any address cannot be had.
 func (p *Proxy) Start(ctx context.Context) error {
+	p.lnMu.Lock()
+	defer p.lnMu.Unlock()
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("builtin proxy: already started")
 	}
 	p.startedAt = time.Now()
-	var lc net.ListenConfig
-	fail := func(err error) error {
-		for _, l := range p.listeners {
-			l.ln.Close()
-		}
-		p.listeners = nil
+	plan, err := p.prepare(ctx, p.cfg)
+	if err != nil {
+		p.started.Store(false)
 		return err
 	}
-	if a := p.cfg.Proxy.Listen; a != "" && a != "off" {
-		ln, err := lc.Listen(ctx, "tcp", a)
-		if err != nil {
-			return fail(fmt.Errorf("proxy.listen %s: %v; pick a free port or stop what holds it", a, shortErr(err)))
-		}
-		p.listeners = append(p.listeners, &listener{name: "http", ln: ln, proto: []byte("http")})
-	}
-	if t := p.cfg.Proxy.TLS; t.Listen != "" {
-		tc, err := p.tlsConfig()
-		if err != nil {
-			return fail(err)
-		}
-		ln, err := lc.Listen(ctx, "tcp", t.Listen)
-		if err != nil {
-			return fail(fmt.Errorf("proxy.tls.listen %s: %v; pick a free port or stop what holds it", t.Listen, shortErr(err)))
-		}
-		p.listeners = append(p.listeners, &listener{name: "https", ln: ln, tls: tc, proto: []byte("https")})
-	}
-	if a := p.cfg.Proxy.Admin; a != "" && a != "off" {
-		ln, err := lc.Listen(ctx, "tcp", a)
-		if err != nil {
-			return fail(fmt.Errorf("proxy.admin %s: %v; pick a free port or set admin: off", a, shortErr(err)))
-		}
-		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
-			ln.Close()
-			return fail(fmt.Errorf("proxy.admin %s is not loopback; the admin endpoint must listen on 127.0.0.1", a))
-		}
-		p.adminAddr = ln.Addr().String()
-		p.admin = &http.Server{
-			Handler: admin.Handler(p.Snapshot, admin.Info{Version: p.opts.Version, StartedAt: p.startedAt, State: func() string {
-				if p.closing.Load() {
-					return "DRAINING"
-				}
-				return "LIVE"
-			}}),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
-		go p.admin.Serve(ln)
-	}
-	for _, l := range p.listeners {
-		go p.acceptLoop(l)
-	}
+	p.commit(plan)
 	p.loops.Add(1)
 	go p.tickWindows()
 	return nil
 }
 
-func (p *Proxy) tlsConfig() (*tls.Config, error) {
-	t := p.cfg.Proxy.TLS
-	cert, key := t.Cert, t.Key
-	if cert == "" {
-		dir := p.opts.TLSDir
-		if dir == "" {
-			dir = p.cfg.RunDir + "/tls"
-		}
-		host, _, _ := net.SplitHostPort(t.Listen)
-		hosts := []string{"localhost", "127.0.0.1"}
-		if host != "" && host != "localhost" && host != "127.0.0.1" {
-			hosts = append(hosts, host)
-		}
-		var err error
-		if cert, key, err = tlscert.WriteSelfSigned(dir, hosts); err != nil {
-			return nil, fmt.Errorf("proxy.tls: self-signed certificate in %s: %v", dir, err)
-		}
-	}
-	c, err := tlscert.Load(cert, key)
-	if err != nil {
-		return nil, err
-	}
-	return tlscert.ServerConfig(c), nil
-}
-
 // Addr is the bound address of a listener ("http", "https") or of the
 // admin endpoint ("admin"), "" when it is not open. Useful with port 0.
 func (p *Proxy) Addr(name string) string {
+	p.lnMu.Lock()
+	defer p.lnMu.Unlock()
 	if name == "admin" {
-		return p.adminAddr
+		if p.admin == nil {
+			return ""
+		}
+		return p.admin.ln.Addr().String()
 	}
 	for _, l := range p.listeners {
 		if l.name == name {
@@ -249,9 +202,12 @@ func (p *Proxy) Close(ctx context.Context) error {
 	if !p.closing.CompareAndSwap(false, true) {
 		return nil
 	}
+	p.lnMu.Lock()
 	for _, l := range p.listeners {
 		l.ln.Close()
 	}
+	adm := p.admin
+	p.lnMu.Unlock()
 	p.connsMu.Lock()
 	for c := range p.conns {
 		c.closeIfIdle()
@@ -277,8 +233,8 @@ func (p *Proxy) Close(ctx context.Context) error {
 	}
 	// The admin endpoint stays up while requests drain (/ready says
 	// DRAINING), and goes last.
-	if p.admin != nil {
-		p.admin.Close()
+	if adm != nil {
+		adm.srv.Close()
 	}
 	p.cancel()
 	p.loops.Wait()

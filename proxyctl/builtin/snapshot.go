@@ -52,9 +52,12 @@ func (p *Proxy) Snapshot(ctx context.Context) (*stats.Snapshot, error) {
 		StartedAt: p.startedAt,
 	}
 	list := *p.backends.Load()
+	p.lnMu.Lock()
+	listeners := p.listeners
+	p.lnMu.Unlock()
 	p.windowMu.Lock()
 	defer p.windowMu.Unlock()
-	for _, l := range p.listeners {
+	for _, l := range listeners {
 		e := stats.Endpoint{Name: l.name, Address: l.ln.Addr().String()}
 		l.counters.Fill(&e, p.window(&l.counters.Latency))
 		s.Listeners = append(s.Listeners, e)
