@@ -41,8 +41,11 @@ type clientConn struct {
 	l *listener
 	// s is the settings the current request runs under, loaded as it
 	// starts: a reload never changes them under a request in flight.
-	s     *settings
-	conn  net.Conn
+	s    *settings
+	conn net.Conn // the TLS connection over raw, once handshaken
+	// raw is the accepted connection, never replaced: other goroutines
+	// (Close) close it through this field, not through conn.
+	raw   net.Conn
 	br    *bufio.Reader
 	bw    countingWriter
 	state atomic.Int32
@@ -113,7 +116,7 @@ func (p *Proxy) acceptLoop(l *listener) {
 		}
 		delay = 0
 		serial++
-		c := &clientConn{p: p, l: l, conn: conn, rng: binary.LittleEndian.Uint64(seed[:]) ^ uint64(serial)*0x9E3779B97F4A7C15}
+		c := &clientConn{p: p, l: l, conn: conn, raw: conn, rng: binary.LittleEndian.Uint64(seed[:]) ^ uint64(serial)*0x9E3779B97F4A7C15}
 		if c.rng == 0 {
 			c.rng = 1
 		}
@@ -140,7 +143,7 @@ func (p *Proxy) acceptLoop(l *listener) {
 
 func (c *clientConn) closeIfIdle() {
 	if c.state.CompareAndSwap(connIdle, connClosed) {
-		c.conn.Close()
+		c.raw.Close()
 	}
 }
 

@@ -223,7 +223,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 		p.cancel() // no more retries, holds or connects
 		p.connsMu.Lock()
 		for c := range p.conns {
-			c.conn.Close()
+			c.raw.Close()
 		}
 		p.connsMu.Unlock()
 		for _, b := range *p.backends.Load() {
