@@ -298,6 +298,15 @@ func TestReloadAppliesHealthCheckSettingsAtOnce(t *testing.T) {
 			flips <- reason
 		}
 	}}, w0.backend)
+	// WaitHealthy had the worker checked every 50ms; once a check that
+	// started after it returned is done, the next one is an hour away.
+	b := p.backendByID(0)
+	waited := b.check.started.Load()
+	waitFor(t, "a check after WaitHealthy", 5*time.Second, func() bool {
+		b.check.mu.Lock()
+		defer b.check.mu.Unlock()
+		return b.check.lastSeq > waited
+	})
 
 	next := reloaded(cfg)
 	next.Workers.Health.Path = "/broken"
