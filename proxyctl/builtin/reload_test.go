@@ -49,6 +49,22 @@ func oneLine(t *testing.T, err error, parts ...string) {
 	}
 }
 
+// slowWorker is worker 0: /slow signals its arrival, then answers after
+// d; every answer is "done" and names the request id headers it got.
+func slowWorker(t *testing.T, d time.Duration) (*goUpstream, <-chan struct{}) {
+	arrived := make(chan struct{}, 8)
+	w := startGoUpstream(t, sockDir(t), 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			time.Sleep(d)
+		}
+		w.Header().Set("X-Got-Request-Id", r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Got-Trace-Id", r.Header.Get("X-Trace-Id"))
+		w.Write([]byte("done"))
+	}))
+	return w, arrived
+}
+
 func TestReloadUnderLoadMovesTheListenerAndFailsNothing(t *testing.T) {
 	dir := sockDir(t)
 	w0 := startGoUpstream(t, dir, 0, echoHandler("w0"))
@@ -116,15 +132,7 @@ func TestReloadUnderLoadMovesTheListenerAndFailsNothing(t *testing.T) {
 }
 
 func TestReloadLetsTheOldListenersConnectionsFinish(t *testing.T) {
-	dir := sockDir(t)
-	arrived := make(chan struct{}, 1)
-	w0 := startGoUpstream(t, dir, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			arrived <- struct{}{}
-			time.Sleep(300 * time.Millisecond)
-		}
-		w.Write([]byte("done"))
-	}))
+	w0, arrived := slowWorker(t, 300*time.Millisecond)
 	cfg := testConfig(t, "")
 	p := startProxy(t, cfg, Options{}, w0.backend)
 	oldAddr := p.Addr("http")
@@ -157,17 +165,7 @@ func TestReloadLetsTheOldListenersConnectionsFinish(t *testing.T) {
 }
 
 func TestReloadAppliesTimeoutsLimitsAndTheRequestIDHeader(t *testing.T) {
-	dir := sockDir(t)
-	arrived := make(chan struct{}, 4)
-	w0 := startGoUpstream(t, dir, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			arrived <- struct{}{}
-			time.Sleep(600 * time.Millisecond)
-		}
-		w.Header().Set("X-Got-Request-Id", r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Got-Trace-Id", r.Header.Get("X-Trace-Id"))
-		w.Write([]byte("ok"))
-	}))
+	w0, arrived := slowWorker(t, 600*time.Millisecond)
 	cfg := testConfig(t, "")
 	cfg.Proxy.UpstreamTimeout = 5 * time.Second
 	cfg.Proxy.MaxBodyBytes = 1 << 20
