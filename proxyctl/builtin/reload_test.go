@@ -13,6 +13,7 @@ import (
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/internal/loadgen"
 	"github.com/whisgee/whisgee/internal/testenv"
+	"github.com/whisgee/whisgee/supervisor"
 )
 
 // reloaded is a copy of cfg for a reload: the same values in a new
@@ -290,21 +291,25 @@ func TestReloadAppliesHealthCheckSettingsAtOnce(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.Workers.Health.Path = "/health"
 	cfg.Workers.Health.Interval = time.Hour // once healthy, not checked again for an hour
+	cfg.Workers.Health.Rise = 1
 	flips := make(chan string, 4)
-	p := startProxy(t, cfg, Options{OnHealth: func(id int, healthy bool, reason string) {
+	// Not startProxy: its WaitHealthy would have the worker checked every
+	// 50ms for a while. Here the first check passes, and with nobody
+	// waiting the next one is an hour away.
+	p, err := New(cfg, Options{OnHealth: func(id int, healthy bool, reason string) {
 		if !healthy {
 			flips <- reason
 		}
-	}}, w0.backend)
-	// WaitHealthy had the worker checked every 50ms; once a check that
-	// started after it returned is done, the next one is an hour away.
-	b := p.backendByID(0)
-	waited := b.check.started.Load()
-	waitFor(t, "a check after WaitHealthy", 5*time.Second, func() bool {
-		b.check.mu.Lock()
-		defer b.check.mu.Unlock()
-		return b.check.lastSeq > waited
-	})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetWorkers([]supervisor.Backend{w0.backend})
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	waitFor(t, "the first check to pass", 5*time.Second, func() bool { return p.Healthy(0) })
 
 	next := reloaded(cfg)
 	next.Workers.Health.Path = "/broken"
