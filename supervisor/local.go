@@ -47,14 +47,16 @@ type Options struct {
 // exits at once (one Wait per process), respawns with capped exponential
 // backoff and jitter, and marks a worker failed when it crashes too often.
 type Local struct {
-	opts    Options
+	opts   Options
+	hub    *Hub
+	router Router
+
+	mu sync.Mutex
+	// cfg, backoff and stopSig are the worker settings in effect;
+	// Reconfigure replaces them. A cfg is never changed in place.
 	cfg     *config.Config
-	hub     *Hub
-	router  Router
 	backoff Backoff
 	stopSig syscall.Signal
-
-	mu      sync.Mutex
 	workers map[int]*worker
 	busy    string // the action under way, "" when none
 	closing bool
@@ -67,7 +69,10 @@ func NewLocal(opts Options) (*Local, error) {
 	if opts.Config == nil {
 		return nil, fmt.Errorf("supervisor: no config")
 	}
-	cfg := opts.Config
+	// A copy of its own: Reconfigure swaps it while the caller may keep
+	// using (and changing) the one it passed.
+	own := *opts.Config
+	cfg := &own
 	if len(cfg.Workers.Cmd) == 0 && opts.RunnerPath == "" {
 		return nil, fmt.Errorf("supervisor: no runner path and no workers.cmd")
 	}

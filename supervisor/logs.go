@@ -87,6 +87,30 @@ func (r *logRing) lastStderr(n int) []string {
 	return out
 }
 
+// resize keeps the last n lines (n <= 0: 1000) in a ring of n.
+func (r *logRing) resize(n int) {
+	if n <= 0 {
+		n = 1000
+	}
+	keep := r.last(n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	grown := newLogRing(n)
+	copy(grown.lines, keep)
+	r.lines, r.next, r.full = grown.lines, len(keep)%len(grown.lines), len(keep) == len(grown.lines)
+}
+
+// setFile appends from now on to file ("" for none), closing the old one.
+func (r *logRing) setFile(file string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	r.file = file
+}
+
 func (r *logRing) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -10,12 +10,20 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/whisgee/whisgee/config"
 )
 
 // Argv is the command a worker runs (before the exec shim): workers.cmd
 // with {fd}, {socket} and {id} replaced, or the Python runner.
 func (s *Local) Argv(id int, address string) []string {
+	s.mu.Lock()
 	cfg := s.cfg
+	s.mu.Unlock()
+	return s.argv(cfg, id, address)
+}
+
+func (s *Local) argv(cfg *config.Config, id int, address string) []string {
 	if len(cfg.Workers.Cmd) > 0 {
 		argv := make([]string, len(cfg.Workers.Cmd))
 		r := strings.NewReplacer("{fd}", "3", "{socket}", address, "{id}", strconv.Itoa(id))
@@ -70,7 +78,7 @@ func (s *Local) spawnLocked(w *worker, why string) {
 // startProcess forks the worker through the exec shim with its socket as
 // fd 3 and pipes for stdout and stderr.
 func (s *Local) startProcess(w *worker) (*proc, error) {
-	argv := append(append([]string(nil), s.opts.Shim...), s.Argv(w.id, w.sock.address)...)
+	argv := append(append([]string(nil), s.opts.Shim...), s.argv(s.cfg, w.id, w.sock.address)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.cfg.App.Dir
 	cmd.Env = s.env(w)
@@ -101,6 +109,11 @@ func (s *Local) startProcess(w *worker) (*proc, error) {
 		return nil, err
 	}
 	p := &proc{pid: cmd.Process.Pid, process: cmd.Process, started: s.opts.Now(), done: make(chan struct{})}
+	if len(s.cfg.Workers.Cmd) == 0 {
+		// The runner was told which signal stops it gracefully: it is
+		// stopped with that one even if a reload changes the setting.
+		p.stopSig, p.stopName = s.stopSig, s.cfg.Workers.StopSignal
+	}
 	s.wg.Add(2)
 	go s.pump(w, p, "stdout", outR)
 	go s.pump(w, p, "stderr", errR)
@@ -227,10 +240,14 @@ func (s *Local) stopProcess(ctx context.Context, w *worker, why string) {
 	}
 	p.expected = true
 	s.setStateLocked(w, StateStopping, why)
+	sig, name, timeout := s.stopSig, s.cfg.Workers.StopSignal, s.cfg.Workers.GracefulTimeout
+	if p.stopSig != 0 {
+		sig, name = p.stopSig, p.stopName
+	}
 	s.mu.Unlock()
 
-	_ = p.process.Signal(s.stopSig)
-	timer := time.NewTimer(s.cfg.Workers.GracefulTimeout)
+	_ = p.process.Signal(sig)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-p.done:
@@ -238,7 +255,7 @@ func (s *Local) stopProcess(ctx context.Context, w *worker, why string) {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	s.hub.Publish(Event{Kind: EventError, Worker: w.id, PID: p.pid, Message: fmt.Sprintf("%s pid %d ignored SIG%s for %s: SIGKILL", w.name, p.pid, strings.ToUpper(s.cfg.Workers.StopSignal), s.cfg.Workers.GracefulTimeout)})
+	s.hub.Publish(Event{Kind: EventError, Worker: w.id, PID: p.pid, Message: fmt.Sprintf("%s pid %d ignored SIG%s for %s: SIGKILL", w.name, p.pid, strings.TrimPrefix(strings.ToUpper(name), "SIG"), timeout)})
 	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	_ = p.process.Kill()
 	<-p.done

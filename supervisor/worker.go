@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/whisgee/whisgee/config"
@@ -45,6 +46,10 @@ type proc struct {
 	done chan struct{}
 	// expected marks an exit the supervisor asked for (not a crash).
 	expected bool
+	// stopSig, if set, is the signal this process was told stops it
+	// gracefully (the runner's --stop-signal), named stopName.
+	stopSig  syscall.Signal
+	stopName string
 	cpu      float64
 	rss      uint64
 	last     probes.ProcSample
