@@ -31,7 +31,8 @@ type Options struct {
 	Shim []string
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
-	// Backoff overrides the respawn delays from the config (for tests).
+	// Backoff overrides the respawn delays from the config (for tests),
+	// until Reconfigure brings a new workers.backoff.
 	Backoff *Backoff
 	// HealthTimeout bounds the wait for a new process to pass a health
 	// check. If zero, 60s.

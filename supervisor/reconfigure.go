@@ -148,8 +148,9 @@ func (s *Local) PlanReconfigure(next *config.Config) (Change, error) {
 // Reconfigure applies the worker settings of next to the running workers,
 // as circus's reloadconfig does, and returns what changed.
 //
-// Live settings (see Change.Live) apply at once, and nobody restarts: the
-// next drain, stop or respawn uses them. A Python runner takes its stop
+// Live settings (see Change.Live) apply at once (after the rolling restart,
+// if there is one), and nobody restarts for them: the next drain, stop or
+// respawn uses them. A Python runner takes its stop
 // signal as an argument, so a runner started before the change keeps
 // being stopped with the signal it handles; its replacement gets the new
 // one. workers.cmd processes get the new signal at once.
@@ -158,7 +159,8 @@ func (s *Local) PlanReconfigure(next *config.Config) (Change, error) {
 // rolling restart as RollingRestart: one worker at a time is drained,
 // stopped, started with the new settings and health-checked. Workers
 // stopped by hand stay stopped (they start with the new settings);
-// failed ones are started.
+// failed ones are started. While it runs, a worker not reached yet that
+// crashes respawns on the old settings, one already restarted on the new.
 //
 // A reload is all or nothing, as an operator expects of a config reload
 // (nginx and Envoy keep the old config serving when the new one fails):
@@ -186,22 +188,26 @@ func (s *Local) Reconfigure(ctx context.Context, next *config.Config) (Change, e
 	spec.RunDir, spec.Workers.Count = old.RunDir, old.Workers.Count // not a reload's business
 	s.mu.Unlock()
 	if len(c.Respawn) > 0 {
-		if err := s.respawnAll(ctx, old, &spec, c); err != nil {
+		if err := s.respawnAll(ctx, &spec, c); err != nil {
 			return c, err
 		}
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.cfg = &spec
+	for _, w := range s.workers {
+		w.spec = nil // they all run s.cfg now
+	}
 	s.applyLiveLocked(old, &spec)
-	s.mu.Unlock()
 	return c, nil
 }
 
 // respawnAll restarts every worker one by one on spec; on the first
-// failure it puts old back everywhere (see Reconfigure).
-func (s *Local) respawnAll(ctx context.Context, old, spec *config.Config, c Change) error {
+// failure it puts old back everywhere (see Reconfigure). Until it returns,
+// each worker's processes (crash respawns too) run the settings it is on:
+// spec once it was reached, the old ones before.
+func (s *Local) respawnAll(ctx context.Context, spec *config.Config, c Change) error {
 	s.mu.Lock()
-	s.cfg = spec
 	var ids []int
 	for _, id := range s.idsLocked() {
 		if s.workers[id].state != StateStopped {
@@ -211,6 +217,7 @@ func (s *Local) respawnAll(ctx context.Context, old, spec *config.Config, c Chan
 	s.mu.Unlock()
 	var moved []int
 	for _, id := range ids {
+		s.setSpec(spec, id)
 		err := s.restartOne(ctx, id)
 		if err == nil {
 			moved = append(moved, id)
@@ -218,9 +225,7 @@ func (s *Local) respawnAll(ctx context.Context, old, spec *config.Config, c Chan
 		}
 		// The way back must finish even if the caller gave up waiting.
 		back := context.WithoutCancel(ctx)
-		s.mu.Lock()
-		s.cfg = old
-		s.mu.Unlock()
+		s.setSpec(nil, append(moved, id)...)
 		s.respawnAfterFailure(back, id)
 		var undo []error
 		for _, m := range moved {
@@ -239,6 +244,17 @@ func (s *Local) respawnAll(ctx context.Context, old, spec *config.Config, c Chan
 		return errors.New(msg)
 	}
 	return nil
+}
+
+// setSpec pins what the given workers' processes run (nil: Local.cfg).
+func (s *Local) setSpec(spec *config.Config, ids ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if w, ok := s.workers[id]; ok {
+			w.spec = spec
+		}
+	}
 }
 
 // workerList names ids for a message: "worker 0", "workers 0, 2".

@@ -207,3 +207,38 @@ func TestReconfigureRefusesAMissingCommandBeforeTouchingAWorker(t *testing.T) {
 		t.Fatalf("worker restarted: %+v", after)
 	}
 }
+
+func TestAStopSignalChangeReachesCmdWorkersAtOnceAndRunnersAtTheirNextStart(t *testing.T) {
+	ctx := context.Background()
+	// The runner was started with --stop-signal TERM and handles only
+	// that one gracefully (exit 0; SIGINT would end it with a traceback
+	// and exit 1), so it is still stopped with TERM.
+	runner := newStack(t, "workers: {count: 1, server: wsgiref, stop_signal: TERM}\n")
+	runner.waitFor("1 worker", allRunning(1))
+	get(t, runner.workers()[0].Socket) // serving: its handlers are in place
+	if _, err := runner.sup.Reconfigure(ctx, runner.next("workers: {count: 1, server: wsgiref, stop_signal: INT}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.sup.StopWorker(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if w := runner.workers()[0]; w.LastExit != "exit 0" {
+		t.Fatalf("runner started for TERM, stopped after the change to INT: %q, want exit 0", w.LastExit)
+	}
+	// A workers.cmd process knows no stop signal: it gets the new one.
+	const cmd = `cmd: [python3, -c, "import signal, socket, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, lambda *a: sys.exit(7)); s = socket.socket(fileno=3); print('ready', flush=True); time.sleep(3600)"]`
+	st := newStack(t, "workers:\n  count: 1\n  graceful_timeout: 2m\n  "+cmd+"\n")
+	st.waitFor("the worker to be ready", func([]Worker) bool {
+		lines, _ := st.sup.Logs(ctx, 0, 10)
+		return len(lines) > 0 && lines[len(lines)-1].Text == "ready"
+	})
+	if _, err := st.sup.Reconfigure(ctx, st.next("workers:\n  count: 1\n  graceful_timeout: 2m\n  stop_signal: TERM\n  "+cmd+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.sup.StopWorker(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if w := st.workers()[0]; w.LastExit != "exit 7" {
+		t.Fatalf("cmd worker after the change to TERM: %q, want exit 7 (its TERM handler)", w.LastExit)
+	}
+}

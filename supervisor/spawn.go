@@ -78,10 +78,14 @@ func (s *Local) spawnLocked(w *worker, why string) {
 // startProcess forks the worker through the exec shim with its socket as
 // fd 3 and pipes for stdout and stderr.
 func (s *Local) startProcess(w *worker) (*proc, error) {
-	argv := append(append([]string(nil), s.opts.Shim...), s.argv(s.cfg, w.id, w.sock.address)...)
+	cfg := s.cfg
+	if w.spec != nil {
+		cfg = w.spec
+	}
+	argv := append(append([]string(nil), s.opts.Shim...), s.argv(cfg, w.id, w.sock.address)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = s.cfg.App.Dir
-	cmd.Env = s.env(w)
+	cmd.Dir = cfg.App.Dir
+	cmd.Env = s.env(w, cfg)
 	cmd.ExtraFiles = []*os.File{w.sock.file}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group, so SIGKILL can reach grandchildren too.
@@ -109,10 +113,12 @@ func (s *Local) startProcess(w *worker) (*proc, error) {
 		return nil, err
 	}
 	p := &proc{pid: cmd.Process.Pid, process: cmd.Process, started: s.opts.Now(), done: make(chan struct{})}
-	if len(s.cfg.Workers.Cmd) == 0 {
+	if len(cfg.Workers.Cmd) == 0 {
 		// The runner was told which signal stops it gracefully: it is
 		// stopped with that one even if a reload changes the setting.
-		p.stopSig, p.stopName = s.stopSig, s.cfg.Workers.StopSignal
+		if sig, err := config.ParseSignal(cfg.Workers.StopSignal); err == nil {
+			p.stopSig, p.stopName = sig, cfg.Workers.StopSignal
+		}
 	}
 	s.wg.Add(2)
 	go s.pump(w, p, "stdout", outR)
@@ -120,15 +126,15 @@ func (s *Local) startProcess(w *worker) (*proc, error) {
 	return p, nil
 }
 
-func (s *Local) env(w *worker) []string {
+func (s *Local) env(w *worker, cfg *config.Config) []string {
 	env := os.Environ()
 	add := func(m map[string]string) {
 		for k, v := range m {
 			env = append(env, k+"="+v)
 		}
 	}
-	add(s.cfg.App.Env)
-	add(s.cfg.Workers.Env)
+	add(cfg.App.Env)
+	add(cfg.Workers.Env)
 	return append(env,
 		"LISTEN_FDS=1",
 		"LISTEN_FDNAMES="+w.name,

@@ -35,6 +35,9 @@ type worker struct {
 	crashes      crashWindow
 	attempt      int // backoff attempt since the last healthy start
 	logs         *logRing
+	// spec, while a reload moves this worker to new settings, is what its
+	// processes run (respawns included); nil means Local.cfg.
+	spec *config.Config
 }
 
 // proc is one process of a worker.
