@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
@@ -135,6 +134,9 @@ func (s *Local) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.RunDir, 0o700); err != nil {
 		return fmt.Errorf("run directory %s: %w", s.cfg.RunDir, err)
 	}
+	if err := makeLogDir(s.cfg.Workers.LogDir); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	var added []*worker
 	for id := 0; id < s.cfg.Workers.Count; id++ {
@@ -244,9 +246,7 @@ func (s *Local) addWorkerLocked(id int) (*worker, error) {
 			limit:  s.cfg.Workers.CrashLoop.MaxCrashes,
 		},
 	}
-	if s.cfg.Workers.LogDir != "" {
-		w.logs.file = filepath.Join(s.cfg.Workers.LogDir, w.name+".log")
-	}
+	w.logs.file = logFile(s.cfg.Workers.LogDir, w.name)
 	s.workers[id] = w
 	return w, nil
 }

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,8 +35,9 @@ type Change struct {
 func (c Change) Empty() bool { return len(c.Live)+len(c.Respawn)+len(c.Fixed) == 0 }
 
 // String says what applying the change does, for a reload's message:
-// "workers restarted one by one with the new app.module; applied without
-// a restart: workers.backoff".
+// "workers restarted one by one with the new app.module; also applied:
+// workers.backoff", or "applied without restarting workers:
+// workers.backoff".
 func (c Change) String() string {
 	var parts []string
 	if len(c.Respawn) > 0 {
@@ -125,14 +125,21 @@ func ResolveCommand(cfg *config.Config) (string, error) {
 	return path, nil
 }
 
-// PlanReconfigure says what Reconfigure would do with next, changing
-// nothing. A change that needs a restart of `whisgee up` is an error.
+// PlanReconfigure says what Reconfigure would do with next, and checks
+// it: a change that needs a restart of `whisgee up` is an error, and so is
+// a worker command that cannot be found. It changes nothing, except that
+// a new workers.log_dir is created.
 func (s *Local) PlanReconfigure(next *config.Config) (Change, error) {
 	s.mu.Lock()
 	c := CompareWorkers(s.cfg, next)
 	s.mu.Unlock()
 	if len(c.Fixed) > 0 {
 		return c, fmt.Errorf("%w: %s changed; that needs a restart of whisgee up", ErrInvalid, strings.Join(c.Fixed, ", "))
+	}
+	if next.Workers.LogDir != "" && slices.Contains(c.Live, "workers.log_dir") {
+		if err := makeLogDir(next.Workers.LogDir); err != nil {
+			return c, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
 	}
 	if len(c.Respawn) > 0 {
 		if len(next.Workers.Cmd) == 0 && s.opts.RunnerPath == "" {
@@ -301,11 +308,7 @@ func (s *Local) applyLiveLocked(old, spec *config.Config) {
 			w.logs.resize(n.LogLines)
 		}
 		if o.LogDir != n.LogDir {
-			file := ""
-			if n.LogDir != "" {
-				file = filepath.Join(n.LogDir, w.name+".log")
-			}
-			w.logs.setFile(file)
+			w.logs.setFile(logFile(n.LogDir, w.name))
 		}
 	}
 }

@@ -242,3 +242,21 @@ func TestAStopSignalChangeReachesCmdWorkersAtOnceAndRunnersAtTheirNextStart(t *t
 		t.Fatalf("cmd worker after the change to TERM: %q, want exit 7 (its TERM handler)", w.LastExit)
 	}
 }
+
+func TestReconfigureOfTheLogDirWritesTheOutputThereFromNowOn(t *testing.T) {
+	const counting = `cmd: [python3, -c, "import socket, time; s = socket.socket(fileno=3)\nfor i in range(100000): print('line', i, flush=True); time.sleep(0.02)"]`
+	st := newStack(t, "workers:\n  count: 1\n  "+counting+"\n")
+	before := st.waitFor("1 worker", allRunning(1))
+	logs := filepath.Join(st.dir, "logs") // does not exist yet
+	c, err := st.sup.Reconfigure(context.Background(), st.next("workers:\n  count: 1\n  log_dir: logs\n  "+counting+"\n"))
+	if err != nil || c.String() != "applied without restarting workers: workers.log_dir" {
+		t.Fatalf("reload: %v %v", c, err)
+	}
+	st.waitFor("lines in logs/worker-0.log", func([]Worker) bool {
+		b, _ := os.ReadFile(filepath.Join(logs, "worker-0.log"))
+		return strings.Count(string(b), " stdout line ") >= 3
+	})
+	if w := st.workers()[0]; w.PID != before[0].PID {
+		t.Fatalf("the worker restarted: %+v", w)
+	}
+}
