@@ -121,6 +121,8 @@ func (s *Local) startProcess(w *worker) (*proc, error) {
 		}
 	}
 	s.wg.Add(2)
+	p.drained = make(chan struct{})
+	p.pumping.Store(2)
 	go s.pump(w, p, "stdout", outR)
 	go s.pump(w, p, "stderr", errR)
 	return p, nil
@@ -148,6 +150,11 @@ func (s *Local) env(w *worker, cfg *config.Config) []string {
 // and the event hub.
 func (s *Local) pump(w *worker, p *proc, stream string, f *os.File) {
 	defer s.wg.Done()
+	defer func() {
+		if p.pumping.Add(-1) == 0 {
+			close(p.drained)
+		}
+	}()
 	defer f.Close()
 	readLines(f, func(text string) {
 		l := LogLine{Time: s.opts.Now(), Worker: w.id, PID: p.pid, Stream: stream, Text: text}
@@ -162,6 +169,13 @@ func (s *Local) wait(w *worker, p *proc) {
 	defer s.wg.Done()
 	state, err := p.process.Wait()
 	desc, code := describeExit(state, err)
+	// Its last lines may still be in the pipes: read them first, so that
+	// what the exit reports (a traceback's last line) is there. A child
+	// that kept the pipes open must not hold this up for long.
+	select {
+	case <-p.drained:
+	case <-time.After(250 * time.Millisecond):
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer close(p.done)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +48,10 @@ type proc struct {
 	started time.Time
 	// done is closed once the process was reaped.
 	done chan struct{}
+	// drained is closed once both output pipes reached EOF; pumping
+	// counts the pipes still being read.
+	drained chan struct{}
+	pumping atomic.Int32
 	// expected marks an exit the supervisor asked for (not a crash).
 	expected bool
 	// stopSig, if set, is the signal this process was told stops it
