@@ -68,6 +68,15 @@ type Latency struct {
 	Window     time.Duration `json:"window"`
 	Interval   Quantiles     `json:"interval"`
 	Cumulative Quantiles     `json:"cumulative"`
+	// IntervalBuckets and CumulativeBuckets are the distributions the
+	// quantiles summarize (non-empty buckets, lowest first), for exports
+	// that need more than quantiles: Prometheus histograms and Envoy's
+	// histogram_buckets modes. Nil when the source keeps none (Envoy's
+	// default /stats). Left out of JSON so that the control API's
+	// per-second status stays small; the built-in proxy's admin endpoint
+	// renders them in process.
+	IntervalBuckets   []Bucket `json:"-"`
+	CumulativeBuckets []Bucket `json:"-"`
 }
 
 // Quantiles are latencies in milliseconds. Zero when Count is zero.

@@ -128,5 +128,6 @@ func (d *StatsDump) fill(e *stats.Endpoint, prefix, side string) {
 
 func (d *StatsDump) latency(name string, window time.Duration) stats.Latency {
 	h := d.Histograms[name]
-	return stats.Latency{Window: window, Interval: h.Interval, Cumulative: h.Cumulative}
+	return stats.Latency{Window: window, Interval: h.Interval, Cumulative: h.Cumulative,
+		IntervalBuckets: h.IntervalBuckets, CumulativeBuckets: h.CumulativeBuckets}
 }
