@@ -43,6 +43,10 @@ type Endpoint struct {
 	Classes [5]uint64 `json:"classes"`
 	// Errors counts requests that got no response from a worker (connect
 	// failures, resets, timeouts); the client then got a 502/503/504.
+	// For a listener it counts clients the proxy left without a proper
+	// answer: connections refused at a limit, streams it reset towards
+	// the client (from Envoy's listener and connection-manager counters;
+	// the built-in proxy counts its failures on the cluster and hosts).
 	Errors uint64 `json:"errors"`
 	// Retries counts requests sent again to another worker.
 	Retries uint64 `json:"retries"`

@@ -149,6 +149,12 @@ func TestSnapshotFromFixtures(t *testing.T) {
 		l.CxActive != 7 || l.CxTotal != 70 || l.BytesIn != 70000 || l.BytesOut != 140000 || l.Latency.Cumulative.P99 != 44 || l.Latency.Window != 5*time.Second {
 		t.Fatalf("listener = %+v", l)
 	}
+	// 2 connections refused at the limit + 3 streams reset towards the
+	// client; the client's own resets, protocol errors and timeouts
+	// (40 + 6 + 1 + 9) are not failures of the stack.
+	if l.Errors != 5 {
+		t.Fatalf("listener errors = %d, want 5", l.Errors)
+	}
 	c := s.Cluster
 	if c.Name != "wsgi" || c.Requests != 1000 || c.CxConnectFail != 0 || c.Retries != 4 || c.Errors != 8 || c.Active != 3 || c.BytesIn != 123456 || c.Latency.Interval.P95 != 12.5 {
 		t.Fatalf("cluster = %+v", c)

@@ -3,6 +3,7 @@ package envoy
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -79,4 +80,25 @@ func TestRenderedEDSDrainsAndAddressesWorkers(t *testing.T) {
 		t.Fatalf("%v\n%s", err, data)
 	}
 	_ = os.Stdout
+}
+
+// The listener's own stats (connection limits, ...) are rooted at its
+// stat_prefix, the same as its connection manager's, and the reader asks
+// Envoy for them.
+func TestRenderedListenersRootTheirStatsAtTheContractPrefix(t *testing.T) {
+	good, _ := renderedBootstrap(t)
+	b := ValidateBootstrap([]byte(good)).Bootstrap
+	want := map[string]bool{PrefixHTTP: true, PrefixHTTPS: true}
+	for _, l := range b.GetStaticResources().GetListeners() {
+		if !want[l.GetStatPrefix()] {
+			t.Fatalf("listener %s has stat_prefix %q, want one of %v", l.GetName(), l.GetStatPrefix(), want)
+		}
+		delete(want, l.GetStatPrefix())
+		if name := "listener." + l.GetStatPrefix() + ".downstream_cx_overflow"; !regexp.MustCompile(statsFilter).MatchString(name) {
+			t.Fatalf("the reader's filter %q leaves out %s", statsFilter, name)
+		}
+	}
+	if len(want) != 0 {
+		t.Fatalf("no listener with stat_prefix %v", want)
+	}
 }
