@@ -74,6 +74,10 @@ func TestParseStatsRejectsWhatIsNotEnvoy(t *testing.T) {
 }
 
 // wantHosts is what every /clusters fixture says about cluster wsgi.
+func snapshotOfHosts(hosts []HostStatus) *stats.Snapshot {
+	return SnapshotFrom(nil, hosts, nil, "/run/whisgee", 0, time.Now())
+}
+
 func checkFixtureHosts(t *testing.T, hosts []HostStatus) {
 	t.Helper()
 	byAddr := map[string]HostStatus{}
@@ -92,6 +96,11 @@ func checkFixtureHosts(t *testing.T, hosts []HostStatus) {
 	w1 := byAddr["/run/whisgee/worker-1.sock"]
 	if !reflect.DeepEqual(w1.Flags, []string{"failed_active_hc", "failed_outlier_check"}) || w1.Health() != stats.HealthUnhealthy || w1.PassedActiveCheck() {
 		t.Fatalf("worker-1 flags = %q", w1.Flags)
+	}
+	// Per-host failures Envoy counts (host stats in every shape): timeouts
+	// become the host's Errors, failed connects its CxConnectFail.
+	if s := snapshotOfHosts(hosts).HostByAddress("/run/whisgee/worker-1.sock"); s.Errors != 1 || s.CxConnectFail != 4 || s.Requests != 9 {
+		t.Fatalf("worker-1 in the model = %+v", s)
 	}
 	w2 := byAddr["/run/whisgee/worker-2.sock"]
 	if !w2.Draining() || w2.Health() != stats.HealthDraining || w2.Stats["rq_active"] != 2 {
