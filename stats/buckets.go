@@ -19,7 +19,16 @@ type Bucket struct {
 // buckets are exact half-open ranges of the true durations, not only of
 // the truncated numbers.
 func (c *Counts) Distribution() []Bucket {
-	var out []Bucket
+	used := 0
+	for _, n := range c.Buckets {
+		if n != 0 {
+			used++
+		}
+	}
+	if used == 0 {
+		return nil
+	}
+	out := make([]Bucket, 0, used) // one allocation: snapshots are frequent
 	for i, n := range c.Buckets {
 		if n == 0 {
 			continue
