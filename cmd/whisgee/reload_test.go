@@ -1,88 +1,95 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"net"
+	"io"
+	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/whisgee/whisgee/proxyctl/tlscert"
+	"github.com/whisgee/whisgee/supervisor"
 )
 
-// servedSerial handshakes with addr and returns the serial number of the
-// certificate presented ("" when no handshake).
-func servedSerial(addr string) string {
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) // compared with the files below
-	if err != nil {
-		return ""
+const greetingApp = `import os
+def application(environ, start_response):
+    body = ("greeting=%s\n" % os.environ.get("GREETING")).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+`
+
+// editConfig replaces old with new in the stack's whisgee.yaml.
+func (s *upStack) editConfig(old, new string) {
+	s.t.Helper()
+	b, err := os.ReadFile(s.config)
+	if err != nil || !strings.Contains(string(b), old) {
+		s.t.Fatalf("config %s has no %q (%v)", s.config, old, err)
 	}
-	defer conn.Close()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	if err := os.WriteFile(s.config, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
-// rotateCert writes a fresh certificate over dir's cert.pem and key.pem,
-// as an operator rotating it would, and returns its serial number.
-func rotateCert(t *testing.T, dir string) string {
-	t.Helper()
-	certFile, _, err := tlscert.WriteSelfSigned(dir, []string{"127.0.0.1"})
+func (s *upStack) greeting() string {
+	s.t.Helper()
+	resp, err := http.Get("http://" + s.listen + "/")
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	b, _ := os.ReadFile(certFile)
-	block, _ := pem.Decode(b)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert.SerialNumber.String()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
 }
 
-func TestCtlReloadAndSIGHUPMoveTheListenerAndRotateTheCertificate(t *testing.T) {
+func TestCtlReloadRestartsWorkersWithNewSettingsAndRefusesASocketChange(t *testing.T) {
 	py := python(t)
-	certDir := filepath.Join(shortDir(t), "tls")
-	first := rotateCert(t, certDir)
-	dir, cfgPath, listen, admin := writeStack(t, helloApp, fmt.Sprintf("app: {module: app:application, python: %s}\nworkers: {count: 1, server: wsgiref}\n", py))
-	httpsAddr := freePort(t)
-	orig, _ := os.ReadFile(cfgPath)
-	withTLS := strings.Replace(string(orig), "  admin: "+admin+"\n", fmt.Sprintf("  admin: %s\n  tls: {listen: %s, cert: %s/cert.pem, key: %s/key.pem}\n", admin, httpsAddr, certDir, certDir), 1)
-	os.WriteFile(cfgPath, []byte(withTLS), 0o644)
-	s := startUp(t, dir, cfgPath, listen, admin, 1)
-	if got := servedSerial(httpsAddr); got != first {
-		t.Fatalf("serial %q served at start, want %s", got, first)
-	}
+	dir, cfg, listen, admin := writeStack(t, greetingApp, fmt.Sprintf("app: {module: app:application, python: %s, env: {GREETING: one}}\nworkers: {count: 2, health: {interval: 200ms}}\n", py))
+	s := startUp(t, dir, cfg, listen, admin, 2)
+	before := pids(s.status().Workers)
 
-	// ctl reload: a new certificate and a new plain address.
-	second := rotateCert(t, certDir)
-	moved := freePort(t)
-	os.WriteFile(cfgPath, []byte(strings.Replace(withTLS, "listen: "+listen, "listen: "+moved, 1)), 0o644)
-	if out := s.mustCtl("reload"); !strings.Contains(out, "proxy reloaded, serving "+moved+", https "+httpsAddr) {
-		t.Fatalf("ctl reload said:\n%s", out)
+	s.editConfig("GREETING: one", "GREETING: two")
+	out := s.mustCtl("reload")
+	if !strings.Contains(out, "workers restarted one by one with the new app.env") {
+		t.Fatalf("ctl reload said %q", out)
 	}
-	if code, body := getBody(t, "http://"+moved+"/"); code != 200 || !strings.HasPrefix(body, "hello from ") {
-		t.Fatalf("GET through the moved listener: %d %q", code, body)
-	}
-	if st := s.statusJSON(); st.Daemon.Listen != moved {
-		t.Fatalf("status --json says listen %q, want %s", st.Daemon.Listen, moved)
-	}
-	if got := servedSerial(httpsAddr); got != second {
-		t.Fatalf("serial %q after ctl reload, want %s", got, second)
-	}
-
-	// SIGHUP: the same through the signal operators send.
-	third := rotateCert(t, certDir)
-	s.cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for servedSerial(httpsAddr) != third {
-		if time.Now().After(deadline) {
-			t.Fatalf("no new certificate 10s after SIGHUP; output:\n%s", s.out.String())
+	t.Logf("reloaded: %s", out)
+	after := pids(s.status().Workers)
+	for id, pid := range before {
+		if after[id] == pid {
+			t.Fatalf("worker %d kept pid %d through the reload", id, pid)
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	if g := s.greeting(); g != "greeting=two" {
+		t.Fatalf("after the reload the app answers %q", g)
+	}
+
+	// SIGHUP does the same.
+	s.editConfig("GREETING: two", "GREETING: three")
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitWorkers("new pids after SIGHUP", func(ws []supervisor.Worker) bool {
+		for _, w := range ws {
+			if w.PID == after[w.ID] || w.State != supervisor.StateRunning {
+				return false
+			}
+		}
+		return true
+	})
+	if g := s.greeting(); g != "greeting=three" {
+		t.Fatalf("after SIGHUP the app answers %q", g)
+	}
+
+	// A socket layout change is refused in one line, and nothing changes.
+	now := pids(s.status().Workers)
+	s.editConfig("count: 2", "count: 2, socket: tcp")
+	out, err := s.ctl("reload")
+	if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "workers.socket changed; that needs a restart of whisgee up") {
+		t.Fatalf("reload with a new workers.socket: %v %q", err, out)
+	}
+	t.Logf("refused: %s", out)
+	for id, pid := range pids(s.status().Workers) {
+		if now[id] != pid {
+			t.Fatalf("a refused reload restarted worker %d", id)
+		}
 	}
 }
