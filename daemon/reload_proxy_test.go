@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +15,13 @@ import (
 func TestReloadMovesTheBuiltinProxysListenerAndStatusFollows(t *testing.T) {
 	d, c := startDaemon(t, "workers: {count: 1}\n")
 	waitRunning(t, c, 1)
+	s := &reloadStack{t: t, d: d, c: c, listen: d.cfg.Proxy.Listen}
 	ctx := context.Background()
-	orig, err := os.ReadFile(d.cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldAddr, newAddr := d.cfg.Proxy.Listen, testenv.FreeAddr(t)
+	oldAddr, newAddr := s.listen, testenv.FreeAddr(t)
 	waitServes(t, oldAddr)
 
-	os.WriteFile(d.cfg.Path, []byte(strings.Replace(string(orig), oldAddr, newAddr, 1)), 0o644)
-	res, err := c.Reload(ctx)
+	s.edit("listen: "+oldAddr, "listen: "+newAddr)
+	res, err := s.reload()
 	if err != nil || !strings.Contains(res.Message, "proxy reloaded, serving "+newAddr) {
 		t.Fatalf("reload: %+v %v", res, err)
 	}
@@ -46,8 +42,8 @@ func TestReloadMovesTheBuiltinProxysListenerAndStatusFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	os.WriteFile(d.cfg.Path, []byte(strings.Replace(string(orig), oldAddr, taken.Addr().String(), 1)), 0o644)
-	_, err = c.Reload(ctx)
+	s.edit("listen: "+newAddr, "listen: "+taken.Addr().String())
+	_, err = s.reload()
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "proxy.listen "+taken.Addr().String()) || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("reload onto a taken address: %v", err)
 	}
