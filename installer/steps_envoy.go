@@ -81,9 +81,12 @@ func envoyStep(h *Host, o *Options, p *Plan) *Step {
 		Name: StepEnvoy, Root: true,
 		Title:  fmt.Sprintf("install %s to %s (GitHub release binary, signed checksums)", what, o.EnvoyBinary),
 		DoneIf: []Check{envoyRuns(o, want, o.EnvoyBinary)},
+		// The binary goes in with Runner.InstallFile: a rename where this
+		// user can write, else `sudo -n install`.
+		Writes: []string{o.under(o.EnvoyBinary)}, SudoWrites: true,
+		Instead: "pass --envoy-source skip (the built-in proxy needs no Envoy)",
 		Actions: []*Action{{
 			Desc: fmt.Sprintf("download envoy-<version>-linux-%s and checksums.txt.asc, verify the signature with the Envoy release key and the sha256, install, run --version", envoyAssetArch(o.Arch)),
-			Root: true,
 			Do: func(ctx context.Context, r *Runner, out io.Writer) error {
 				return installEnvoyRelease(ctx, r, o, out)
 			},

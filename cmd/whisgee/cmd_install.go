@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -171,11 +170,10 @@ func install(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	if *dryRun {
 		return nil
 	}
+	// Steps this host or this user cannot run (Probe checked root, sudo
+	// and write access) stop the plan before anything changes.
 	if blocked := plan.Blocked(); len(blocked) > 0 {
-		return fmt.Errorf("the plan cannot run as it is:\n  %s", strings.Join(blocked, "\n  "))
-	}
-	if err := checkRoot(ctx, plan, stdout); err != nil {
-		return err
+		return fmt.Errorf("the plan cannot run as it is, nothing was changed:\n  %s", strings.Join(blocked, "\n  "))
 	}
 	if !*yes {
 		fmt.Fprint(stdout, "\nRun this plan? [y/N] ")
@@ -209,20 +207,6 @@ func install(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		summary = append(summary, fmt.Sprintf("%s %s", s.Name, outcome))
 	}
 	fmt.Fprintf(stdout, "==> finished: %s\n", strings.Join(summary, ", "))
-	return nil
-}
-
-// checkRoot says which steps need root before anything starts and, when
-// not root, that they run through `sudo -n` (which must not need a password).
-func checkRoot(ctx context.Context, plan *installer.Plan, stdout io.Writer) error {
-	steps := plan.RootSteps()
-	if len(steps) == 0 || os.Geteuid() == 0 {
-		return nil
-	}
-	fmt.Fprintf(stdout, "\nnot running as root: steps %s need root and run through `sudo -n`\n", strings.Join(steps, ", "))
-	if err := exec.CommandContext(ctx, "sudo", "-n", "true").Run(); err != nil {
-		return fmt.Errorf("steps %s need root and `sudo -n` does not work here (%v): run `sudo whisgee install ...`, or skip them with --skip %s", strings.Join(steps, ", "), err, strings.Join(steps, ","))
-	}
 	return nil
 }
 

@@ -42,6 +42,8 @@ func (m Model) stateText(s *installer.Step) string {
 	switch {
 	case s.Blocked != "":
 		return m.st.Error.Render("blocked")
+	case s.NeedsRoot != "":
+		return m.st.Error.Render("needs root")
 	case s.Satisfied:
 		return m.st.OK.Render("satisfied")
 	}
