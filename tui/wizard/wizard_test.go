@@ -75,14 +75,19 @@ func doStep(name string, work func() error) *installer.Step {
 	}}}
 }
 
-func newTestModel(t *testing.T, plan *installer.Plan) Model {
-	t.Helper()
+// testConfig is a wizard config as root whose plan is always plan.
+func testConfig(plan *installer.Plan) Config {
 	root := 0
-	return New(Config{
+	return Config{
 		Styles: theme.NewStyles(theme.Default()), Host: plan.Host,
 		Options: installer.Options{Arch: "x86_64"}, LogPath: "/var/log/whisgee/install.log", Euid: &root,
 		BuildPlan: func(*installer.Host, installer.Options) (*installer.Plan, error) { return plan, nil },
-	})
+	}
+}
+
+func newTestModel(t *testing.T, plan *installer.Plan) Model {
+	t.Helper()
+	return New(testConfig(plan))
 }
 
 func press(t *testing.T, m Model, keys ...string) (Model, tea.Cmd) {
