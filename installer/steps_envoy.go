@@ -111,6 +111,15 @@ func envoyRuns(o *Options, want string, paths ...string) Check {
 	} else if o.EnvoySource == EnvoyRelease {
 		desc = "envoy --version reports the newest stable release"
 	}
+	if o.Root != "" {
+		// The image's binary, never this machine's: a build host's own
+		// envoy says nothing about the image.
+		var inRoot []string
+		for _, p := range paths {
+			inRoot = append(inRoot, o.under(p))
+		}
+		desc += " (version read from the image: " + strings.Join(inRoot, " or ") + ")"
+	}
 	return Check{Desc: desc, Func: func(ctx context.Context, r *Runner) (bool, string, error) {
 		path, build, err := findEnvoy(ctx, o, paths...)
 		if err != nil {
@@ -132,16 +141,20 @@ func envoyRuns(o *Options, want string, paths ...string) Check {
 	}}
 }
 
+// findEnvoy runs the first envoy found at paths, under Options.Root: an
+// image's own binary, never one on this machine's PATH.
 func findEnvoy(ctx context.Context, o *Options, paths ...string) (string, EnvoyBuild, error) {
+	var looked []string
 	for _, p := range paths {
 		full := o.under(p)
 		if _, err := os.Stat(full); err != nil {
+			looked = append(looked, full)
 			continue
 		}
 		build, err := EnvoyVersionOf(ctx, full)
 		return full, build, err
 	}
-	return "", EnvoyBuild{}, fmt.Errorf("no envoy at %s", strings.Join(paths, ", "))
+	return "", EnvoyBuild{}, fmt.Errorf("no envoy at %s", strings.Join(looked, ", "))
 }
 
 // mirrorRepoAction writes your mirror's .repo file into /etc/yum.repos.d,
