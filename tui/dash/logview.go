@@ -6,6 +6,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/whisgee/whisgee/supervisor"
 	"github.com/whisgee/whisgee/tui/theme"
@@ -217,24 +218,32 @@ func (v *logView) lineView(l *supervisor.LogLine) string {
 }
 
 // highlight cuts text to w cells and marks each match of needle (any
-// case). The text is plain worker output.
+// case). The text is plain worker output. Where the terminal shows no
+// styling (NO_COLOR, TERM=dumb: the highlight renders as the bare text),
+// each match is put between » and « instead, so a filter still shows
+// where it matched.
 func highlight(text, needle string, w int, st *theme.Styles) string {
 	text = strings.ToValidUTF8(text, "?")
-	cut := fit(text, w)
+	cut := ansi.Truncate(text, w, "…") // unpadded: markers may follow
 	lower := strings.ToLower(cut)
 	n := strings.ToLower(needle)
 	if n == "" || len(lower) != len(cut) {
-		return cut
+		return fit(cut, w)
+	}
+	mark := st.Highlight.Render
+	if mark("x") == "x" {
+		mark = func(strs ...string) string { return "»" + strings.Join(strs, "") + "«" }
 	}
 	var b strings.Builder
 	for {
 		i := strings.Index(lower, n)
 		if i < 0 {
 			b.WriteString(cut)
-			return b.String()
+			// Markers widen the line; cut it back to w.
+			return fit(b.String(), w)
 		}
 		b.WriteString(cut[:i])
-		b.WriteString(st.Highlight.Render(cut[i : i+len(n)]))
+		b.WriteString(mark(cut[i : i+len(n)]))
 		cut, lower = cut[i+len(n):], lower[i+len(n):]
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/whisgee/whisgee/supervisor"
+	"github.com/whisgee/whisgee/tui/theme"
 )
 
 // checkFrame asserts the view fills exactly w x h cells: no line wraps
@@ -155,5 +156,40 @@ func TestHeaderShowsInstalledAndLatestEnvoy(t *testing.T) {
 	d.Proxy, d.ProxyVersion, d.LatestProxy = "builtin", "v0.1.0", ""
 	if h := m.header(); !strings.Contains(h, "proxy builtin v0.1.0") || strings.Contains(h, "latest") {
 		t.Errorf("header %q", h)
+	}
+}
+
+// TestHighlightMarksMatchesInEveryProfile: with colour a match is styled
+// and the text unchanged; without (NO_COLOR) it is put between » and «;
+// either way the line keeps its width.
+func TestHighlightMarksMatchesInEveryProfile(t *testing.T) {
+	defer lipgloss.SetColorProfile(termenv.Ascii)
+	const line = "GET /slow took 2s; GET /fast took 1ms"
+	for _, p := range []struct {
+		name    string
+		profile termenv.Profile
+		want    string
+	}{
+		{"ascii", termenv.Ascii, "»GET« /slow took 2s; »GET« /fast took 1ms"},
+		{"truecolor", termenv.TrueColor, line},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			lipgloss.SetColorProfile(p.profile)
+			st := theme.NewStyles(theme.Default())
+			got := highlight(line, "get", 60, &st)
+			if plain := strings.TrimRight(ansi.Strip(got), " "); plain != p.want {
+				t.Errorf("highlight = %q, want %q", plain, p.want)
+			}
+			if w := ansi.StringWidth(got); w != 60 {
+				t.Errorf("width %d, want 60", w)
+			}
+			if styled := strings.Contains(got, "\x1b["); styled != (p.profile != termenv.Ascii) {
+				t.Errorf("escape codes present = %v under %s", styled, p.name)
+			}
+			// A match pushed past the edge by the markers is cut, not wrapped.
+			if w := ansi.StringWidth(highlight(line, "1ms", 38, &st)); w != 38 {
+				t.Errorf("cut line width %d, want 38", w)
+			}
+		})
 	}
 }
