@@ -30,6 +30,7 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/whisgee/whisgee/installer"
 	"github.com/whisgee/whisgee/tui/theme"
@@ -158,7 +159,10 @@ func New(cfg Config) Model {
 		width: 80, height: 24, ctx: ctx, cancel: cancel,
 		lines:   make(chan string, 1024),
 		spinner: spinner.New(spinner.WithSpinner(spinner.Line), spinner.WithStyle(cfg.Styles.Info)),
-		bar:     progress.New(progress.WithSolidFill(string(cfg.Styles.Theme.Primary.Dark)), progress.WithWidth(40)),
+		// The bar draws with termenv itself: give it lipgloss's profile,
+		// which honours NO_COLOR (termenv's default does not).
+		bar: progress.New(progress.WithSolidFill(string(cfg.Styles.Theme.Primary.Dark)), progress.WithWidth(40),
+			progress.WithColorProfile(lipgloss.ColorProfile())),
 		logView: viewport.New(78, 12),
 		result:  Result{Outcomes: map[string]string{}},
 	}
