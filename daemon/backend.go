@@ -19,6 +19,7 @@ type backend struct {
 func (b *backend) Status(ctx context.Context) (control.Status, error) {
 	d := b.d
 	host, _ := os.Hostname()
+	facts := d.currentFacts()
 	st := control.Status{
 		Daemon: control.Daemon{
 			PID:          os.Getpid(),
@@ -29,8 +30,8 @@ func (b *backend) Status(ctx context.Context) (control.Status, error) {
 			Supervisor:   d.sup.Engine(),
 			Proxy:        d.proxy.Name(),
 			ProxyVersion: d.proxy.Version(),
-			Python:       d.facts.python,
-			Server:       d.facts.server,
+			Python:       facts.python,
+			Server:       facts.server,
 			Listen:       d.cfg.Proxy.Listen,
 			TLSListen:    d.cfg.Proxy.TLS.Listen,
 			Admin:        d.cfg.Proxy.Admin,

@@ -52,7 +52,8 @@ type Daemon struct {
 	ctl     net.Listener
 	srv     *http.Server
 	traffic *traffic
-	facts   facts
+	factsMu sync.Mutex
+	facts   facts // set by Start, then by setFacts
 	started time.Time
 
 	latest   atomic.Value // string: the newest proxy release, when known

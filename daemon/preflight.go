@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/supervisor"
 )
 
 // facts are what the checks found out, for the status header.
@@ -22,16 +23,13 @@ type facts struct {
 // or an app that does not import.
 func preflight(ctx context.Context, cfg *config.Config, runner string) (facts, error) {
 	var f facts
+	py, err := supervisor.ResolveCommand(cfg)
+	if err != nil {
+		return f, err
+	}
 	if len(cfg.Workers.Cmd) > 0 {
-		if _, err := exec.LookPath(cfg.Workers.Cmd[0]); err != nil {
-			return f, fmt.Errorf("workers.cmd: %q not found; give its full path or install it", cfg.Workers.Cmd[0])
-		}
 		f.server = "cmd"
 		return f, nil
-	}
-	py, err := exec.LookPath(cfg.App.Python)
-	if err != nil {
-		return f, fmt.Errorf("app.python: %q not found; set app.python to an interpreter, e.g. /srv/venv/bin/python3", cfg.App.Python)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

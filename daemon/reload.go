@@ -20,9 +20,10 @@ type reloader interface {
 
 // Reload re-reads the config file and applies what can change while the
 // stack runs: the proxy's config (Envoy: checked, validated, then hot
-// restarted to the next epoch; a failed epoch leaves the old one serving)
-// and the number of workers. It says what it did, and what needs a restart
-// of `whisgee up` to take effect.
+// restarted to the next epoch; a failed epoch leaves the old one serving),
+// the number of workers and the other worker settings (see
+// planWorkerReload). It says what it did, and what needs a restart of
+// `whisgee up` to take effect.
 func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	if d.cfg.Path == "" {
 		return "", fmt.Errorf("%w: this stack has no config file to reload", control.ErrUnsupported)
@@ -41,6 +42,10 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("%w: %s changed (%s → %s); that needs a restart of whisgee up", control.ErrInvalid, fixed.name, fixed.was, fixed.now)
 		}
 	}
+	workers, err := d.planWorkerReload(ctx, next)
+	if err != nil {
+		return "", err
+	}
 	var done []string
 	if r, ok := d.proxy.(reloader); ok {
 		if err := r.Reload(ctx, next); err != nil {
@@ -50,6 +55,11 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	} else {
 		done = append(done, "the built-in proxy takes proxy settings at start only")
 	}
+	if msg, err := workers.apply(ctx); err != nil {
+		return "", err
+	} else if msg != "" {
+		done = append(done, msg)
+	}
 	if next.Workers.Count != d.cfg.Workers.Count {
 		if err := d.sup.Scale(ctx, next.Workers.Count); err != nil {
 			return "", fmt.Errorf("scale to %d workers: %w", next.Workers.Count, err)
@@ -57,7 +67,7 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 		done = append(done, fmt.Sprintf("scaled to %d workers", next.Workers.Count))
 		d.cfg.Workers.Count = next.Workers.Count
 	}
-	return fmt.Sprintf("config reloaded: %s; other worker settings apply at the next restart of whisgee up", strings.Join(done, "; ")), nil
+	return fmt.Sprintf("config reloaded: %s", strings.Join(done, "; ")), nil
 }
 
 // lookUpLatestProxy finds the newest Envoy release in the background, so

@@ -84,7 +84,7 @@ func (c *Counters) Fill(e *Endpoint, w *Window) {
 	} else {
 		var now Counts
 		c.Latency.Snapshot(&now)
-		e.Latency = Latency{Cumulative: now.Quantiles()}
+		e.Latency = Latency{Cumulative: now.Quantiles(), CumulativeBuckets: now.Distribution()}
 	}
 }
 
@@ -123,12 +123,14 @@ func (w *Window) Latency(h *Histogram) Latency {
 		period = time.Second
 	}
 	l := Latency{Cumulative: w.now.Quantiles(), Window: time.Duration(w.filled) * period}
+	l.CumulativeBuckets = w.now.Distribution()
 	if w.filled == 0 {
-		l.Interval = l.Cumulative
+		l.Interval, l.IntervalBuckets = l.Cumulative, l.CumulativeBuckets
 		return l
 	}
 	oldest := (w.next - w.filled + len(w.ring)) % len(w.ring)
 	w.diff.Sub(&w.now, &w.ring[oldest])
 	l.Interval = w.diff.Quantiles()
+	l.IntervalBuckets = w.diff.Distribution()
 	return l
 }

@@ -64,10 +64,10 @@ func bucketBounds(i int) (low, high float64) {
 		return float64(i), float64(i + 1)
 	}
 	exp := i/subCount + subBits - 1
-	sub := i % subCount
-	width := math.Ldexp(1, exp-subBits)
-	low = math.Ldexp(1, exp) + float64(sub)*width
-	return low, low + width
+	sub := uint64(i % subCount)
+	width := uint64(1) << (exp - subBits) // exp <= maxExp+1: no overflow
+	lowUS := uint64(1)<<exp + sub*width
+	return float64(lowUS), float64(lowUS + width)
 }
 
 // Counts is a point-in-time copy of a histogram's buckets, for quantiles

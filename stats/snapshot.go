@@ -43,6 +43,10 @@ type Endpoint struct {
 	Classes [5]uint64 `json:"classes"`
 	// Errors counts requests that got no response from a worker (connect
 	// failures, resets, timeouts); the client then got a 502/503/504.
+	// For a listener it counts clients the proxy left without a proper
+	// answer: connections refused at a limit, streams it reset towards
+	// the client (from Envoy's listener and connection-manager counters;
+	// the built-in proxy counts its failures on the cluster and hosts).
 	Errors uint64 `json:"errors"`
 	// Retries counts requests sent again to another worker.
 	Retries uint64 `json:"retries"`
@@ -68,6 +72,15 @@ type Latency struct {
 	Window     time.Duration `json:"window"`
 	Interval   Quantiles     `json:"interval"`
 	Cumulative Quantiles     `json:"cumulative"`
+	// IntervalBuckets and CumulativeBuckets are the distributions the
+	// quantiles summarize (non-empty buckets, lowest first), for exports
+	// that need more than quantiles: Prometheus histograms and Envoy's
+	// histogram_buckets modes. Nil when the source keeps none (Envoy's
+	// default /stats). Left out of JSON so that the control API's
+	// per-second status stays small; the built-in proxy's admin endpoint
+	// renders them in process.
+	IntervalBuckets   []Bucket `json:"-"`
+	CumulativeBuckets []Bucket `json:"-"`
 }
 
 // Quantiles are latencies in milliseconds. Zero when Count is zero.

@@ -129,10 +129,11 @@ func (s *Local) drain(ctx context.Context, w *worker) {
 	s.mu.Lock()
 	s.setStateLocked(w, StateDraining, "")
 	pid := w.pid()
+	timeout := s.cfg.Workers.GracefulTimeout
 	s.mu.Unlock()
 	s.router.SetDraining(w.id, true)
 	s.hub.Publish(Event{Kind: EventDrain, Worker: w.id, PID: pid, Message: fmt.Sprintf("%s draining (%d in flight)", w.name, s.router.InFlight(w.id))})
-	deadline := time.NewTimer(s.cfg.Workers.GracefulTimeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -141,7 +142,7 @@ func (s *Local) drain(ctx context.Context, w *worker) {
 		case <-ctx.Done():
 			return
 		case <-deadline.C:
-			s.hub.Publish(Event{Kind: EventError, Worker: w.id, Message: fmt.Sprintf("%s still had %d requests in flight after %s", w.name, s.router.InFlight(w.id), s.cfg.Workers.GracefulTimeout)})
+			s.hub.Publish(Event{Kind: EventError, Worker: w.id, Message: fmt.Sprintf("%s still had %d requests in flight after %s", w.name, s.router.InFlight(w.id), timeout)})
 			return
 		case <-tick.C:
 		}

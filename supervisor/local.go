@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
@@ -31,7 +30,8 @@ type Options struct {
 	Shim []string
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
-	// Backoff overrides the respawn delays from the config (for tests).
+	// Backoff overrides the respawn delays from the config (for tests),
+	// until Reconfigure brings a new workers.backoff.
 	Backoff *Backoff
 	// HealthTimeout bounds the wait for a new process to pass a health
 	// check. If zero, 60s.
@@ -47,14 +47,16 @@ type Options struct {
 // exits at once (one Wait per process), respawns with capped exponential
 // backoff and jitter, and marks a worker failed when it crashes too often.
 type Local struct {
-	opts    Options
+	opts   Options
+	hub    *Hub
+	router Router
+
+	mu sync.Mutex
+	// cfg, backoff and stopSig are the worker settings in effect;
+	// Reconfigure replaces them. A cfg is never changed in place.
 	cfg     *config.Config
-	hub     *Hub
-	router  Router
 	backoff Backoff
 	stopSig syscall.Signal
-
-	mu      sync.Mutex
 	workers map[int]*worker
 	busy    string // the action under way, "" when none
 	closing bool
@@ -67,7 +69,10 @@ func NewLocal(opts Options) (*Local, error) {
 	if opts.Config == nil {
 		return nil, fmt.Errorf("supervisor: no config")
 	}
-	cfg := opts.Config
+	// A copy of its own: Reconfigure swaps it while the caller may keep
+	// using (and changing) the one it passed.
+	own := *opts.Config
+	cfg := &own
 	if len(cfg.Workers.Cmd) == 0 && opts.RunnerPath == "" {
 		return nil, fmt.Errorf("supervisor: no runner path and no workers.cmd")
 	}
@@ -128,6 +133,9 @@ func (s *Local) Hub() *Hub { return s.hub }
 func (s *Local) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.RunDir, 0o700); err != nil {
 		return fmt.Errorf("run directory %s: %w", s.cfg.RunDir, err)
+	}
+	if err := makeLogDir(s.cfg.Workers.LogDir); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	var added []*worker
@@ -238,9 +246,7 @@ func (s *Local) addWorkerLocked(id int) (*worker, error) {
 			limit:  s.cfg.Workers.CrashLoop.MaxCrashes,
 		},
 	}
-	if s.cfg.Workers.LogDir != "" {
-		w.logs.file = filepath.Join(s.cfg.Workers.LogDir, w.name+".log")
-	}
+	w.logs.file = logFile(s.cfg.Workers.LogDir, w.name)
 	s.workers[id] = w
 	return w, nil
 }

@@ -68,7 +68,7 @@ func newStack(t *testing.T, yaml string) *stack {
 
 const testApp = `import os
 def application(environ, start_response):
-    body = ("pid=%d listen_pid=%s fds=%s\n" % (os.getpid(), os.environ.get("LISTEN_PID"), os.environ.get("LISTEN_FDS"))).encode()
+    body = ("pid=%d listen_pid=%s fds=%s greeting=%s\n" % (os.getpid(), os.environ.get("LISTEN_PID"), os.environ.get("LISTEN_FDS"), os.environ.get("GREETING"))).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 `

@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -20,6 +22,26 @@ type logRing struct {
 	full  bool
 	file  string
 	f     *os.File
+}
+
+// logFile is where a worker's output goes in workers.log_dir ("" for none).
+func logFile(dir, worker string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, worker+".log")
+}
+
+// makeLogDir creates workers.log_dir if it is set: without it the log
+// files could not be opened, and a worker's output would only be in memory.
+func makeLogDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("workers.log_dir: %v; point it at a directory whisgee may write", err)
+	}
+	return nil
 }
 
 func newLogRing(n int) *logRing {
@@ -85,6 +107,30 @@ func (r *logRing) lastStderr(n int) []string {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out
+}
+
+// resize keeps the last n lines (n <= 0: 1000) in a ring of n.
+func (r *logRing) resize(n int) {
+	if n <= 0 {
+		n = 1000
+	}
+	keep := r.last(n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	grown := newLogRing(n)
+	copy(grown.lines, keep)
+	r.lines, r.next, r.full = grown.lines, len(keep)%len(grown.lines), len(keep) == len(grown.lines)
+}
+
+// setFile appends from now on to file ("" for none), closing the old one.
+func (r *logRing) setFile(file string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	r.file = file
 }
 
 func (r *logRing) close() {

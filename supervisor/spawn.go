@@ -10,12 +10,20 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/whisgee/whisgee/config"
 )
 
 // Argv is the command a worker runs (before the exec shim): workers.cmd
 // with {fd}, {socket} and {id} replaced, or the Python runner.
 func (s *Local) Argv(id int, address string) []string {
+	s.mu.Lock()
 	cfg := s.cfg
+	s.mu.Unlock()
+	return s.argv(cfg, id, address)
+}
+
+func (s *Local) argv(cfg *config.Config, id int, address string) []string {
 	if len(cfg.Workers.Cmd) > 0 {
 		argv := make([]string, len(cfg.Workers.Cmd))
 		r := strings.NewReplacer("{fd}", "3", "{socket}", address, "{id}", strconv.Itoa(id))
@@ -70,10 +78,14 @@ func (s *Local) spawnLocked(w *worker, why string) {
 // startProcess forks the worker through the exec shim with its socket as
 // fd 3 and pipes for stdout and stderr.
 func (s *Local) startProcess(w *worker) (*proc, error) {
-	argv := append(append([]string(nil), s.opts.Shim...), s.Argv(w.id, w.sock.address)...)
+	cfg := s.cfg
+	if w.spec != nil {
+		cfg = w.spec
+	}
+	argv := append(append([]string(nil), s.opts.Shim...), s.argv(cfg, w.id, w.sock.address)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = s.cfg.App.Dir
-	cmd.Env = s.env(w)
+	cmd.Dir = cfg.App.Dir
+	cmd.Env = s.env(w, cfg)
 	cmd.ExtraFiles = []*os.File{w.sock.file}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Its own process group, so SIGKILL can reach grandchildren too.
@@ -101,21 +113,30 @@ func (s *Local) startProcess(w *worker) (*proc, error) {
 		return nil, err
 	}
 	p := &proc{pid: cmd.Process.Pid, process: cmd.Process, started: s.opts.Now(), done: make(chan struct{})}
+	if len(cfg.Workers.Cmd) == 0 {
+		// The runner was told which signal stops it gracefully: it is
+		// stopped with that one even if a reload changes the setting.
+		if sig, err := config.ParseSignal(cfg.Workers.StopSignal); err == nil {
+			p.stopSig, p.stopName = sig, cfg.Workers.StopSignal
+		}
+	}
 	s.wg.Add(2)
+	p.drained = make(chan struct{})
+	p.pumping.Store(2)
 	go s.pump(w, p, "stdout", outR)
 	go s.pump(w, p, "stderr", errR)
 	return p, nil
 }
 
-func (s *Local) env(w *worker) []string {
+func (s *Local) env(w *worker, cfg *config.Config) []string {
 	env := os.Environ()
 	add := func(m map[string]string) {
 		for k, v := range m {
 			env = append(env, k+"="+v)
 		}
 	}
-	add(s.cfg.App.Env)
-	add(s.cfg.Workers.Env)
+	add(cfg.App.Env)
+	add(cfg.Workers.Env)
 	return append(env,
 		"LISTEN_FDS=1",
 		"LISTEN_FDNAMES="+w.name,
@@ -129,6 +150,11 @@ func (s *Local) env(w *worker) []string {
 // and the event hub.
 func (s *Local) pump(w *worker, p *proc, stream string, f *os.File) {
 	defer s.wg.Done()
+	defer func() {
+		if p.pumping.Add(-1) == 0 {
+			close(p.drained)
+		}
+	}()
 	defer f.Close()
 	readLines(f, func(text string) {
 		l := LogLine{Time: s.opts.Now(), Worker: w.id, PID: p.pid, Stream: stream, Text: text}
@@ -143,6 +169,13 @@ func (s *Local) wait(w *worker, p *proc) {
 	defer s.wg.Done()
 	state, err := p.process.Wait()
 	desc, code := describeExit(state, err)
+	// Its last lines may still be in the pipes: read them first, so that
+	// what the exit reports (a traceback's last line) is there. A child
+	// that kept the pipes open must not hold this up for long.
+	select {
+	case <-p.drained:
+	case <-time.After(250 * time.Millisecond):
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer close(p.done)
@@ -227,10 +260,14 @@ func (s *Local) stopProcess(ctx context.Context, w *worker, why string) {
 	}
 	p.expected = true
 	s.setStateLocked(w, StateStopping, why)
+	sig, name, timeout := s.stopSig, s.cfg.Workers.StopSignal, s.cfg.Workers.GracefulTimeout
+	if p.stopSig != 0 {
+		sig, name = p.stopSig, p.stopName
+	}
 	s.mu.Unlock()
 
-	_ = p.process.Signal(s.stopSig)
-	timer := time.NewTimer(s.cfg.Workers.GracefulTimeout)
+	_ = p.process.Signal(sig)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-p.done:
@@ -238,7 +275,7 @@ func (s *Local) stopProcess(ctx context.Context, w *worker, why string) {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	s.hub.Publish(Event{Kind: EventError, Worker: w.id, PID: p.pid, Message: fmt.Sprintf("%s pid %d ignored SIG%s for %s: SIGKILL", w.name, p.pid, strings.ToUpper(s.cfg.Workers.StopSignal), s.cfg.Workers.GracefulTimeout)})
+	s.hub.Publish(Event{Kind: EventError, Worker: w.id, PID: p.pid, Message: fmt.Sprintf("%s pid %d ignored SIG%s for %s: SIGKILL", w.name, p.pid, strings.TrimPrefix(strings.ToUpper(name), "SIG"), timeout)})
 	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	_ = p.process.Kill()
 	<-p.done

@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/whisgee/whisgee/config"
@@ -34,6 +36,9 @@ type worker struct {
 	crashes      crashWindow
 	attempt      int // backoff attempt since the last healthy start
 	logs         *logRing
+	// spec, while a reload moves this worker to new settings, is what its
+	// processes run (respawns included); nil means Local.cfg.
+	spec *config.Config
 }
 
 // proc is one process of a worker.
@@ -43,8 +48,16 @@ type proc struct {
 	started time.Time
 	// done is closed once the process was reaped.
 	done chan struct{}
+	// drained is closed once both output pipes reached EOF; pumping
+	// counts the pipes still being read.
+	drained chan struct{}
+	pumping atomic.Int32
 	// expected marks an exit the supervisor asked for (not a crash).
 	expected bool
+	// stopSig, if set, is the signal this process was told stops it
+	// gracefully (the runner's --stop-signal), named stopName.
+	stopSig  syscall.Signal
+	stopName string
 	cpu      float64
 	rss      uint64
 	last     probes.ProcSample

@@ -21,7 +21,8 @@ Commands:
   status [--json]             workers and proxy counters
   restart [--rolling] [ID...] safe restart (drain, graceful stop, health check)
   scale N                     run N workers (removed ones drain first)
-  reload                      re-read the config file (Envoy: hot restart)
+  reload                      re-read the config file (also SIGHUP): changed worker
+                              settings by a rolling restart, Envoy by a hot restart
   stop ID | start ID          stop a worker and keep it stopped, or start it
   signal ID SIG               send a signal (HUP, USR1, ...) to a worker
   logs ID [-n N] [-f]         a worker's output, -f to follow

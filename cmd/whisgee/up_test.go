@@ -104,10 +104,7 @@ func steadyLoad(listen string) *loadgen.Generator {
 		BaseURL:     "http://" + listen,
 		Concurrency: 8,
 		Timeout:     30 * time.Second,
-		Targets: []loadgen.Target{
-			{Path: "/", Weight: 3},
-			{Method: "POST", Path: "/echo", Body: []byte("payload"), Weight: 1},
-		},
+		Targets:     loadgen.GetsAndPosts(),
 	})
 	g.Start()
 	return g

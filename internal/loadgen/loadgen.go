@@ -29,6 +29,17 @@ type Target struct {
 	Weight int
 }
 
+// GetsAndPosts is the mix of the zero-failure tests: three GETs of / to
+// one POST of a small body to /echo, so that both idempotent requests
+// (which the proxy may retry) and POSTs (which it must never replay) are
+// in flight during a restart.
+func GetsAndPosts() []Target {
+	return []Target{
+		{Path: "/", Weight: 3},
+		{Method: "POST", Path: "/echo", Body: []byte("payload"), Weight: 1},
+	}
+}
+
 // Options configure a Generator.
 type Options struct {
 	// BaseURL is where requests go, e.g. http://127.0.0.1:8080.

@@ -138,29 +138,46 @@ func Handler(snap SnapshotFunc, info Info) http.Handler {
 		w.Write(body)
 	}
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		// Parameters are checked before the snapshot is taken, as Envoy
+		// answers a bad query with 400 whatever the stats.
+		q := r.URL.Query()
+		filter, err := compileFilter(q.Get("filter"))
+		if err != nil {
+			http.Error(w, "bad filter: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		mode, err := ParseBucketMode(q.Get("histogram_buckets"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		format := q.Get("format")
+		if format != "" && format != "json" && format != "text" && format != "prometheus" {
+			http.Error(w, "usage: /stats?format=(json|prometheus|text)", http.StatusBadRequest)
+			return
+		}
 		s := read(w, r)
 		if s == nil {
 			return
 		}
+		o := StatsOptions{Filter: filter, Buckets: mode}
+		switch format {
+		case "json":
+			send(w, "application/json", StatsJSON(s, o))
+		case "prometheus":
+			send(w, "text/plain; version=0.0.4", Prometheus(s, filter))
+		default:
+			send(w, "text/plain; charset=UTF-8", StatsText(s, o))
+		}
+	})
+	mux.HandleFunc("GET /stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
 		filter, err := compileFilter(r.URL.Query().Get("filter"))
 		if err != nil {
 			http.Error(w, "bad filter: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		switch r.URL.Query().Get("format") {
-		case "json":
-			send(w, "application/json", filterJSON(StatsJSON(s), filter))
-		case "prometheus":
-			send(w, "text/plain; version=0.0.4", Prometheus(s))
-		case "", "text":
-			send(w, "text/plain; charset=UTF-8", filterLines(StatsText(s), filter))
-		default:
-			http.Error(w, "format must be json, prometheus or text", http.StatusBadRequest)
-		}
-	})
-	mux.HandleFunc("GET /stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
 		if s := read(w, r); s != nil {
-			send(w, "text/plain; version=0.0.4", Prometheus(s))
+			send(w, "text/plain; version=0.0.4", Prometheus(s, filter))
 		}
 	})
 	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +203,7 @@ func Handler(snap SnapshotFunc, info Info) http.Handler {
 		send(w, "application/json", ServerInfo(info, time.Now()))
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		send(w, "text/plain; charset=UTF-8", []byte("whisgee admin (Envoy formats):\n  /stats[?format=json|prometheus][&filter=REGEX]\n  /stats/prometheus\n  /clusters[?format=json]\n  /ready\n  /server_info\n"))
+		send(w, "text/plain; charset=UTF-8", []byte("whisgee admin (Envoy formats):\n  /stats[?format=json|prometheus][&filter=REGEX][&histogram_buckets=cumulative|disjoint|detailed]\n  /stats/prometheus\n  /clusters[?format=json]\n  /ready\n  /server_info\n"))
 	})
 	return mux
 }
@@ -196,66 +213,4 @@ func compileFilter(expr string) (*regexp.Regexp, error) {
 		return nil, nil
 	}
 	return regexp.Compile(expr)
-}
-
-// filterLines keeps the "name: value" lines whose name matches.
-func filterLines(text []byte, re *regexp.Regexp) []byte {
-	if re == nil {
-		return text
-	}
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(string(text), "\n") {
-		name, _, _ := strings.Cut(line, ":")
-		if line != "" && re.MatchString(name) {
-			b.WriteString(line)
-		}
-	}
-	return []byte(b.String())
-}
-
-// filterJSON keeps the stats and histograms whose name matches.
-func filterJSON(doc []byte, re *regexp.Regexp) []byte {
-	if re == nil {
-		return doc
-	}
-	var d struct {
-		Stats []json.RawMessage `json:"stats"`
-	}
-	if json.Unmarshal(doc, &d) != nil {
-		return doc
-	}
-	var kept []json.RawMessage
-	for _, raw := range d.Stats {
-		var st struct {
-			Name       string `json:"name"`
-			Histograms *struct {
-				Supported json.RawMessage `json:"supported_quantiles"`
-				Computed  []struct {
-					Name   string          `json:"name"`
-					Values json.RawMessage `json:"values"`
-				} `json:"computed_quantiles"`
-			} `json:"histograms"`
-		}
-		json.Unmarshal(raw, &st)
-		if st.Histograms != nil {
-			h := st.Histograms
-			var comp []any
-			for _, c := range h.Computed {
-				if re.MatchString(c.Name) {
-					comp = append(comp, c)
-				}
-			}
-			if comp == nil {
-				comp = []any{}
-			}
-			b, _ := json.Marshal(map[string]any{"histograms": map[string]any{"supported_quantiles": h.Supported, "computed_quantiles": comp}})
-			kept = append(kept, b)
-			continue
-		}
-		if re.MatchString(st.Name) {
-			kept = append(kept, raw)
-		}
-	}
-	b, _ := json.Marshal(map[string]any{"stats": kept})
-	return append(b, '\n')
 }

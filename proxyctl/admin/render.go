@@ -1,7 +1,8 @@
 // Package admin renders a stats.Snapshot in Envoy's admin formats, so the
 // built-in proxy's admin endpoint answers what Envoy's would: /stats (text
 // and ?format=json), /stats/prometheus, /clusters (text and JSON), /ready
-// and /server_info. The renderers are pure (Snapshot in, bytes out), so a
+// and /server_info, with /stats's filter= and histogram_buckets= (none,
+// cumulative, disjoint, detailed). The renderers are pure (Snapshot in, bytes out), so a
 // reader of Envoy's real admin API can be tested against them, and Handler
 // serves them:
 //
@@ -14,6 +15,7 @@ package admin
 
 import (
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,10 +33,11 @@ type Stat struct {
 	Gauge bool
 }
 
-// Histogram is one latency histogram's quantiles, in milliseconds.
+// Histogram is one latency histogram: its quantiles, in milliseconds, and
+// the buckets they summarize when the snapshot has them.
 type Histogram struct {
-	Name                 string
-	Interval, Cumulative stats.Quantiles
+	Name string
+	stats.Latency
 }
 
 // SupportedQuantiles are Envoy's, in percent, in the order it prints them.
@@ -67,7 +70,7 @@ func Stats(s *stats.Snapshot) ([]Stat, []Histogram) {
 		add(pre+"downstream_cx_total", l.CxTotal, false)
 		add(pre+"downstream_cx_rx_bytes_total", l.BytesIn, false)
 		add(pre+"downstream_cx_tx_bytes_total", l.BytesOut, false)
-		hists = append(hists, Histogram{pre + "downstream_rq_time", l.Latency.Interval, l.Latency.Cumulative})
+		hists = append(hists, Histogram{pre + "downstream_rq_time", l.Latency})
 	}
 	c := &s.Cluster
 	pre := "cluster." + ClusterName + "."
@@ -90,7 +93,7 @@ func Stats(s *stats.Snapshot) ([]Stat, []Histogram) {
 	}
 	add(pre+"membership_healthy", healthy, true)
 	add(pre+"membership_total", uint64(len(s.Hosts)), true)
-	hists = append(hists, Histogram{pre + "upstream_rq_time", c.Latency.Interval, c.Latency.Cumulative})
+	hists = append(hists, Histogram{pre + "upstream_rq_time", c.Latency})
 	add("server.live", 1, true)
 	if !s.StartedAt.IsZero() && s.Time.After(s.StartedAt) {
 		add("server.uptime", uint64(s.Time.Sub(s.StartedAt).Seconds()), true)
@@ -100,26 +103,69 @@ func Stats(s *stats.Snapshot) ([]Stat, []Histogram) {
 	return out, hists
 }
 
+// StatsOptions are /stats's query parameters.
+type StatsOptions struct {
+	// Filter keeps the stats and histograms whose name matches. If nil, all.
+	Filter *regexp.Regexp
+	// Buckets is the histogram_buckets mode. If zero, BucketsNone.
+	Buckets BucketMode
+}
+
+// selected is the snapshot's stats and histograms that o's filter keeps.
+func (o StatsOptions) selected(s *stats.Snapshot) ([]Stat, []Histogram) {
+	list, hists := Stats(s)
+	if o.Filter == nil {
+		return list, hists
+	}
+	var l []Stat
+	for _, st := range list {
+		if o.Filter.MatchString(st.Name) {
+			l = append(l, st)
+		}
+	}
+	var h []Histogram
+	for _, hi := range hists {
+		if o.Filter.MatchString(hi.Name) {
+			h = append(h, hi)
+		}
+	}
+	return l, h
+}
+
 // quantileValues maps Envoy's supported quantiles to what the model
-// keeps: p50, p95, p99, p99.9 and the max (p100); the others are unknown
-// (NaN, rendered null as Envoy renders a histogram with no data).
-func quantileValues(q stats.Quantiles) []float64 {
+// keeps: p50, p95, p99, p99.9 and the max (p100). The others come from
+// the buckets when the snapshot has them, else they are unknown (NaN,
+// rendered null as Envoy renders a histogram with no data).
+func quantileValues(q stats.Quantiles, buckets []stats.Bucket) []float64 {
 	nan := math.NaN()
 	if q.Count == 0 {
 		return []float64{nan, nan, nan, nan, nan, nan, nan, nan, nan, nan}
 	}
-	return []float64{nan, nan, q.P50, nan, nan, q.P95, q.P99, nan, q.P999, q.Max}
+	v := []float64{nan, nan, q.P50, nan, nan, q.P95, q.P99, nan, q.P999, q.Max}
+	if buckets != nil {
+		for i, pct := range SupportedQuantiles {
+			if math.IsNaN(v[i]) {
+				v[i] = stats.BucketsQuantile(buckets, pct/100)
+			}
+		}
+	}
+	return v
 }
 
-// formatFloat prints a float the way Envoy's JSON does: shortest form.
+// formatFloat prints a float the way Envoy does: shortest form, without
+// an exponent in the range latencies and bucket bounds live in.
 func formatFloat(f float64) string {
+	if a := math.Abs(f); a >= 1e-4 && a < 1e15 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // StatsText renders /stats: "name: value" lines, then histograms as
-// "name: P0(interval,cumulative) P25(...) ...".
-func StatsText(s *stats.Snapshot) []byte {
-	list, hists := Stats(s)
+// "name: P0(interval,cumulative) P25(...) ..." or, with a buckets mode,
+// as Envoy prints that mode.
+func StatsText(s *stats.Snapshot, o StatsOptions) []byte {
+	list, hists := o.selected(s)
 	var b strings.Builder
 	for _, st := range list {
 		b.WriteString(st.Name)
@@ -127,23 +173,32 @@ func StatsText(s *stats.Snapshot) []byte {
 		b.WriteString(strconv.FormatUint(st.Value, 10))
 		b.WriteByte('\n')
 	}
-	for _, h := range hists {
-		b.WriteString(h.Name)
-		b.WriteString(": ")
+	for i := range hists {
+		h := &hists[i]
 		if h.Cumulative.Count == 0 {
-			b.WriteString("No recorded values\n")
+			b.WriteString(h.Name + ": No recorded values\n")
 			continue
 		}
-		iv, cv := quantileValues(h.Interval), quantileValues(h.Cumulative)
-		for i, q := range SupportedQuantiles {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString("P" + formatFloat(q) + "(" + textFloat(iv[i]) + "," + textFloat(cv[i]) + ")")
+		if o.Buckets == BucketsNone || o.Buckets == "" {
+			b.WriteString(h.Name + ": " + quantileSummary(h) + "\n")
+			continue
 		}
-		b.WriteByte('\n')
+		bucketsText(&b, h, o.Buckets)
 	}
 	return []byte(b.String())
+}
+
+// quantileSummary is Envoy's "P0(interval,cumulative) P25(...) ..." text.
+func quantileSummary(h *Histogram) string {
+	iv, cv := quantileValues(h.Interval, h.IntervalBuckets), quantileValues(h.Cumulative, h.CumulativeBuckets)
+	var b strings.Builder
+	for i, q := range SupportedQuantiles {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("P" + formatFloat(q) + "(" + textFloat(iv[i]) + "," + textFloat(cv[i]) + ")")
+	}
+	return b.String()
 }
 
 func textFloat(f float64) string {
@@ -162,11 +217,14 @@ func jsonFloat(f float64) string {
 
 // StatsJSON renders /stats?format=json in Envoy's shape:
 //
-//	{"stats":[{"name":..,"value":..}, ..., {"histograms":{
-//	  "supported_quantiles":[0,25,50,75,90,95,99,99.5,99.9,100],
+//	{"stats":[{"name":..,"value":..}, ..., {"histograms":
+//	  {"supported_quantiles":[0,25,50,75,90,95,99,99.5,99.9,100],
 //	  "computed_quantiles":[{"name":..,"values":[{"interval":..,"cumulative":..}, ...]}]}}]}
-func StatsJSON(s *stats.Snapshot) []byte {
-	list, hists := Stats(s)
+//
+// or, with a buckets mode, the histograms element of that mode (see
+// BucketMode).
+func StatsJSON(s *stats.Snapshot, o StatsOptions) []byte {
+	list, hists := o.selected(s)
 	var b strings.Builder
 	b.WriteString(`{"stats":[`)
 	for _, st := range list {
@@ -176,128 +234,51 @@ func StatsJSON(s *stats.Snapshot) []byte {
 		b.WriteString(strconv.FormatUint(st.Value, 10))
 		b.WriteString(`},`)
 	}
-	b.WriteString(`{"histograms":{"supported_quantiles":[`)
+	switch o.Buckets {
+	case BucketsNone, "":
+		b.WriteString(`{"histograms":{"supported_quantiles":`)
+		writeSupported(&b)
+		b.WriteString(`,"computed_quantiles":[`)
+		for i := range hists {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"name":` + strconv.Quote(hists[i].Name) + `,"values":`)
+			writePercentiles(&b, &hists[i])
+			b.WriteString(`}`)
+		}
+		b.WriteString("]}}")
+	default:
+		bucketsJSON(&b, hists, o.Buckets)
+	}
+	b.WriteString("]}\n")
+	return []byte(b.String())
+}
+
+// writeSupported writes Envoy's supported quantiles as a JSON array.
+func writeSupported(b *strings.Builder) {
+	b.WriteByte('[')
 	for i, q := range SupportedQuantiles {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(formatFloat(q))
 	}
-	b.WriteString(`],"computed_quantiles":[`)
-	for i, h := range hists {
-		if i > 0 {
+	b.WriteByte(']')
+}
+
+// writePercentiles writes a histogram's supported quantiles as Envoy's
+// [{"interval":..,"cumulative":..}, ...].
+func writePercentiles(b *strings.Builder, h *Histogram) {
+	iv, cv := quantileValues(h.Interval, h.IntervalBuckets), quantileValues(h.Cumulative, h.CumulativeBuckets)
+	b.WriteByte('[')
+	for j := range SupportedQuantiles {
+		if j > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`{"name":`)
-		b.WriteString(strconv.Quote(h.Name))
-		b.WriteString(`,"values":[`)
-		iv, cv := quantileValues(h.Interval), quantileValues(h.Cumulative)
-		for j := range SupportedQuantiles {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(`{"interval":` + jsonFloat(iv[j]) + `,"cumulative":` + jsonFloat(cv[j]) + `}`)
-		}
-		b.WriteString(`]}`)
+		b.WriteString(`{"interval":` + jsonFloat(iv[j]) + `,"cumulative":` + jsonFloat(cv[j]) + `}`)
 	}
-	b.WriteString("]}}]}\n")
-	return []byte(b.String())
-}
-
-// Prometheus renders /stats/prometheus with Envoy's metric names and tag
-// labels (envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",
-// envoy_cluster_name="wsgi"}). Histograms are exported as summaries of
-// the quantiles the model keeps, in milliseconds.
-func Prometheus(s *stats.Snapshot) []byte {
-	list, hists := Stats(s)
-	type family struct {
-		kind  string
-		lines []string
-	}
-	fams := map[string]*family{}
-	add := func(metric, kind, line string) {
-		f := fams[metric]
-		if f == nil {
-			f = &family{kind: kind}
-			fams[metric] = f
-		}
-		f.lines = append(f.lines, line)
-	}
-	braces := func(labels string) string {
-		if labels == "" {
-			return ""
-		}
-		return "{" + labels + "}"
-	}
-	for _, st := range list {
-		metric, labels := promName(st.Name)
-		kind := "counter"
-		if st.Gauge {
-			kind = "gauge"
-		}
-		add(metric, kind, metric+braces(labels)+" "+strconv.FormatUint(st.Value, 10))
-	}
-	for _, h := range hists {
-		metric, labels := promName(h.Name)
-		q := h.Cumulative
-		for _, p := range []struct {
-			q string
-			v float64
-		}{{"0.5", q.P50}, {"0.95", q.P95}, {"0.99", q.P99}, {"0.999", q.P999}, {"1", q.Max}} {
-			v := "NaN"
-			if q.Count > 0 {
-				v = formatFloat(p.v)
-			}
-			add(metric, "summary", metric+braces(joinLabels(labels, `quantile="`+p.q+`"`))+" "+v)
-		}
-		add(metric, "summary", metric+"_sum"+braces(labels)+" "+formatFloat(q.Mean*float64(q.Count)))
-		add(metric, "summary", metric+"_count"+braces(labels)+" "+strconv.FormatUint(q.Count, 10))
-	}
-	names := make([]string, 0, len(fams))
-	for m := range fams {
-		names = append(names, m)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, m := range names {
-		b.WriteString("# TYPE " + m + " " + fams[m].kind + "\n")
-		for _, line := range fams[m].lines {
-			b.WriteString(line + "\n")
-		}
-	}
-	return []byte(b.String())
-}
-
-// promName turns an Envoy stat name into its Prometheus name and labels,
-// extracting the tags Envoy extracts for these stats.
-func promName(name string) (metric, labels string) {
-	var tags []string
-	switch {
-	case strings.HasPrefix(name, "cluster."):
-		rest := strings.TrimPrefix(name, "cluster.")
-		cluster, stat, _ := strings.Cut(rest, ".")
-		tags = append(tags, `envoy_cluster_name="`+cluster+`"`)
-		name = "cluster." + stat
-	case strings.HasPrefix(name, "http."):
-		rest := strings.TrimPrefix(name, "http.")
-		prefix, stat, _ := strings.Cut(rest, ".")
-		tags = append(tags, `envoy_http_conn_manager_prefix="`+prefix+`"`)
-		name = "http." + stat
-	}
-	// rq_2xx and the like: the class becomes a tag.
-	if i := strings.LastIndex(name, "_"); i > 0 && len(name)-i == 4 && strings.HasSuffix(name, "xx") {
-		class := name[i+1 : i+2]
-		tags = append([]string{`envoy_response_code_class="` + class + `"`}, tags...)
-		name = name[:i] + "_xx"
-	}
-	return "envoy_" + strings.ReplaceAll(name, ".", "_"), strings.Join(tags, ",")
-}
-
-func joinLabels(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "," + b
+	b.WriteByte(']')
 }
 
 // hostStats are the per-host stats /clusters prints, in Envoy's order.

@@ -1,11 +1,8 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +52,7 @@ type envoyStats struct {
 
 func TestStatsJSONIsEnvoysShape(t *testing.T) {
 	var doc envoyStats
-	if err := json.Unmarshal(StatsJSON(sampleSnapshot()), &doc); err != nil {
+	if err := json.Unmarshal(StatsJSON(sampleSnapshot(), StatsOptions{}), &doc); err != nil {
 		t.Fatal(err)
 	}
 	values := map[string]uint64{}
@@ -113,9 +110,9 @@ func TestStatsJSONIsEnvoysShape(t *testing.T) {
 	}
 }
 
-func TestStatsTextAndPrometheus(t *testing.T) {
+func TestStatsTextAndPrometheusSummariesWithoutBuckets(t *testing.T) {
 	s := sampleSnapshot()
-	text := string(StatsText(s))
+	text := string(StatsText(s, StatsOptions{}))
 	for _, line := range []string{
 		"cluster.wsgi.upstream_rq_2xx: 9\n",
 		"http.ingress_http.downstream_rq_total: 12\n",
@@ -126,7 +123,9 @@ func TestStatsTextAndPrometheus(t *testing.T) {
 			t.Errorf("text /stats lacks %q:\n%s", line, text)
 		}
 	}
-	prom := string(Prometheus(s))
+	// sampleSnapshot's latencies have quantiles but no buckets (as a
+	// source that keeps only quantiles gives): summaries, not made-up buckets.
+	prom := string(Prometheus(s, nil))
 	for _, line := range []string{
 		"# TYPE envoy_cluster_upstream_rq_xx counter\n",
 		`envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="wsgi"} 9` + "\n",
@@ -208,18 +207,7 @@ func TestClustersTextAndJSON(t *testing.T) {
 }
 
 func TestHandlerServesEnvoyEndpoints(t *testing.T) {
-	s := sampleSnapshot()
-	srv := httptest.NewServer(Handler(func(context.Context) (*stats.Snapshot, error) { return s, nil }, Info{Version: "1.2.3", StartedAt: time.Now().Add(-time.Minute)}))
-	t.Cleanup(srv.Close)
-	fetch := func(path string) (int, string) {
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	url, fetch := serve(t, sampleSnapshot(), Info{Version: "1.2.3", StartedAt: time.Now().Add(-time.Minute)})
 	if code, body := fetch("/ready"); code != 200 || body != "LIVE\n" {
 		t.Fatalf("/ready: %d %q", code, body)
 	}
@@ -251,7 +239,7 @@ func TestHandlerServesEnvoyEndpoints(t *testing.T) {
 	if code, _ = fetch("/stats?filter=("); code != 400 {
 		t.Fatalf("bad filter: %d, want 400", code)
 	}
-	resp, err := http.Post(srv.URL+"/stats", "text/plain", nil)
+	resp, err := http.Post(url+"/stats", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/whisgee/whisgee/config"
 )
@@ -114,6 +119,7 @@ func TestAdminCountersEqualRequestsSent(t *testing.T) {
 			t.Errorf("%s p50 = %v, want a positive latency", name, v)
 		}
 	}
+	checkPrometheus(t, admin, ok+missing)
 	// /clusters: one host per worker, their requests adding up.
 	resp, err := http.Get("http://" + admin + "/clusters")
 	if err != nil {
@@ -201,4 +207,36 @@ func TestTLSListenerWithASelfSignedCertificate(t *testing.T) {
 		counters, _ := adminStats(t, p.Addr("admin"))
 		return counters["http.ingress_https.downstream_rq_total"] == 3
 	})
+}
+
+// checkPrometheus reads the live /stats/prometheus with the Prometheus
+// project's parser and checks the cluster's latency histogram holds the
+// requests sent, in Envoy's buckets, cumulative up to +Inf.
+func checkPrometheus(t *testing.T, admin string, requests uint64) {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/stats/prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/stats/prometheus is not valid Prometheus text: %v", err)
+	}
+	fam := fams["envoy_cluster_upstream_rq_time"]
+	if fam == nil || fam.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("envoy_cluster_upstream_rq_time: %v, want a histogram", fam)
+	}
+	h := fam.Metric[0].GetHistogram()
+	last := h.Bucket[len(h.Bucket)-1]
+	if h.GetSampleCount() != requests || last.GetCumulativeCount() != requests || !math.IsInf(last.GetUpperBound(), 1) {
+		t.Fatalf("_count %d, +Inf bucket %v: want %d requests", h.GetSampleCount(), last, requests)
+	}
+	// Loopback requests to a Go upstream take well under 2.5s.
+	for _, b := range h.Bucket {
+		if b.GetUpperBound() == 2500 && b.GetCumulativeCount() != requests {
+			t.Fatalf("le=2500: %d of %d requests", b.GetCumulativeCount(), requests)
+		}
+	}
 }

@@ -18,7 +18,7 @@ import (
 const maxAdminBody = 32 << 20
 
 // statsFilter keeps /stats to what the stats model uses.
-const statsFilter = `^(http\.ingress_https?\.|cluster\.wsgi\.|server\.)`
+const statsFilter = `^(http\.ingress_https?\.|listener\.ingress_https?\.|cluster\.wsgi\.|server\.)`
 
 // Admin reads Envoy's admin API. It is safe for concurrent use.
 //

@@ -74,6 +74,10 @@ func TestParseStatsRejectsWhatIsNotEnvoy(t *testing.T) {
 }
 
 // wantHosts is what every /clusters fixture says about cluster wsgi.
+func snapshotOfHosts(hosts []HostStatus) *stats.Snapshot {
+	return SnapshotFrom(nil, hosts, nil, "/run/whisgee", 0, time.Now())
+}
+
 func checkFixtureHosts(t *testing.T, hosts []HostStatus) {
 	t.Helper()
 	byAddr := map[string]HostStatus{}
@@ -92,6 +96,11 @@ func checkFixtureHosts(t *testing.T, hosts []HostStatus) {
 	w1 := byAddr["/run/whisgee/worker-1.sock"]
 	if !reflect.DeepEqual(w1.Flags, []string{"failed_active_hc", "failed_outlier_check"}) || w1.Health() != stats.HealthUnhealthy || w1.PassedActiveCheck() {
 		t.Fatalf("worker-1 flags = %q", w1.Flags)
+	}
+	// Per-host failures Envoy counts (host stats in every shape): timeouts
+	// become the host's Errors, failed connects its CxConnectFail.
+	if s := snapshotOfHosts(hosts).HostByAddress("/run/whisgee/worker-1.sock"); s.Errors != 1 || s.CxConnectFail != 4 || s.Requests != 9 {
+		t.Fatalf("worker-1 in the model = %+v", s)
 	}
 	w2 := byAddr["/run/whisgee/worker-2.sock"]
 	if !w2.Draining() || w2.Health() != stats.HealthDraining || w2.Stats["rq_active"] != 2 {
@@ -148,6 +157,12 @@ func TestSnapshotFromFixtures(t *testing.T) {
 	if l.Name != "http" || l.Requests != 1008 || l.Active != 3 || l.Classes != [5]uint64{0, 950, 0, 30, 28} ||
 		l.CxActive != 7 || l.CxTotal != 70 || l.BytesIn != 70000 || l.BytesOut != 140000 || l.Latency.Cumulative.P99 != 44 || l.Latency.Window != 5*time.Second {
 		t.Fatalf("listener = %+v", l)
+	}
+	// 2 connections refused at the limit + 3 streams reset towards the
+	// client; the client's own resets, protocol errors and timeouts
+	// (40 + 6 + 1 + 9) are not failures of the stack.
+	if l.Errors != 5 {
+		t.Fatalf("listener errors = %d, want 5", l.Errors)
 	}
 	c := s.Cluster
 	if c.Name != "wsgi" || c.Requests != 1000 || c.CxConnectFail != 0 || c.Retries != 4 || c.Errors != 8 || c.Active != 3 || c.BytesIn != 123456 || c.Latency.Interval.P95 != 12.5 {

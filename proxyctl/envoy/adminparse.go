@@ -24,11 +24,14 @@ type StatsDump struct {
 }
 
 // HistogramStats are one histogram's quantiles over the last flush
-// interval and since Envoy started. Count and Mean are known only when
-// Envoy gave bucket details (histogram_buckets=detailed); they are 0
-// otherwise.
+// interval and since Envoy started. Count, Mean and the buckets are known
+// only when Envoy gave bucket details (histogram_buckets=detailed); they
+// are zero otherwise.
 type HistogramStats struct {
 	Interval, Cumulative stats.Quantiles
+	// IntervalBuckets and CumulativeBuckets are Envoy's detailed
+	// "intervals" and "totals", in its histogram's unit (ms).
+	IntervalBuckets, CumulativeBuckets []stats.Bucket
 }
 
 // ParseStats reads /stats?format=json in any of the shapes Envoy writes:
@@ -75,12 +78,6 @@ type quantilePair struct {
 	Cumulative *float64 `json:"cumulative"`
 }
 
-type bucket struct {
-	LowerBound float64 `json:"lower_bound"`
-	Width      float64 `json:"width"`
-	Count      uint64  `json:"count"`
-}
-
 func parseHistograms(raw json.RawMessage, d *StatsDump) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '[' {
@@ -98,8 +95,8 @@ func parseHistograms(raw json.RawMessage, d *StatsDump) error {
 		Details []struct {
 			Name        string         `json:"name"`
 			Percentiles []quantilePair `json:"percentiles"`
-			Totals      []bucket       `json:"totals"`
-			Intervals   []bucket       `json:"intervals"`
+			Totals      []stats.Bucket `json:"totals"`
+			Intervals   []stats.Bucket `json:"intervals"`
 		} `json:"details"`
 	}
 	if err := json.Unmarshal(raw, &h); err != nil {
@@ -117,8 +114,10 @@ func parseHistograms(raw json.RawMessage, d *StatsDump) error {
 	}
 	for _, c := range h.Details {
 		hs := HistogramStats{
-			Interval:   quantilesFrom(supported, c.Percentiles, false),
-			Cumulative: quantilesFrom(supported, c.Percentiles, true),
+			Interval:          quantilesFrom(supported, c.Percentiles, false),
+			Cumulative:        quantilesFrom(supported, c.Percentiles, true),
+			IntervalBuckets:   c.Intervals,
+			CumulativeBuckets: c.Totals,
 		}
 		hs.Interval.Count, hs.Interval.Mean = countMean(c.Intervals)
 		hs.Cumulative.Count, hs.Cumulative.Mean = countMean(c.Totals)
@@ -149,7 +148,7 @@ func quantilesFrom(supported []float64, values []quantilePair, cumulative bool) 
 
 // countMean sums bucket counts, and estimates the mean from bucket
 // midpoints (Envoy's buckets are narrow: within a few percent).
-func countMean(bs []bucket) (uint64, float64) {
+func countMean(bs []stats.Bucket) (uint64, float64) {
 	var n uint64
 	var sum float64
 	for _, b := range bs {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,11 +13,13 @@ import (
 )
 
 // builtinSnapshot is what the built-in proxy might hold: two listeners,
-// three workers in three health states, latencies with samples.
+// three workers in three health states, latencies with samples and the
+// buckets they came from (the built-in's snapshots always have them).
 func builtinSnapshot(now time.Time) *stats.Snapshot {
 	lat := func(base float64) stats.Latency {
 		q := stats.Quantiles{Count: 100, P50: base, P95: base * 3, P99: base * 5, P999: base * 9, Mean: base * 1.2, Max: base * 20}
-		return stats.Latency{Window: 10 * time.Second, Interval: q, Cumulative: q}
+		bs := []stats.Bucket{{LowerBound: base, Width: base / 32, Count: 90}, {LowerBound: base * 16, Width: base / 2, Count: 10}}
+		return stats.Latency{Window: 10 * time.Second, Interval: q, Cumulative: q, IntervalBuckets: bs, CumulativeBuckets: bs}
 	}
 	host := func(id int, health string, flags ...string) stats.Host {
 		return stats.Host{
@@ -125,5 +128,12 @@ func sameQuantiles(t *testing.T, what string, got, want stats.Latency) {
 	}
 	if got.Window != want.Window {
 		t.Errorf("%s window %v, want %v", what, got.Window, want.Window)
+	}
+	// The reader asks for detailed buckets and gets the built-in's own.
+	if !reflect.DeepEqual(got.CumulativeBuckets, want.CumulativeBuckets) || !reflect.DeepEqual(got.IntervalBuckets, want.IntervalBuckets) {
+		t.Errorf("%s buckets: got %+v / %+v, want %+v", what, got.IntervalBuckets, got.CumulativeBuckets, want.CumulativeBuckets)
+	}
+	if got.Cumulative.Count != want.Cumulative.Count || got.Interval.Count != want.Interval.Count {
+		t.Errorf("%s counts %d/%d, want %d", what, got.Interval.Count, got.Cumulative.Count, want.Cumulative.Count)
 	}
 }

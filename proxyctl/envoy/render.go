@@ -5,10 +5,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 
@@ -164,9 +166,14 @@ type bootstrapData struct {
 	EDSPath                                                      string
 	ConnectTimeout, UpstreamTimeout, IdleTimeout, HeadersTimeout string
 	MaxHeadersKB                                                 int
-	Retries                                                      int
-	Balance                                                      string
-	Health                                                       healthData
+	// MaxBodyBytes is the buffer filter's limit; 0 renders no filter.
+	MaxBodyBytes int64
+	// RequestIDHeader is proxy.request_id_header lower-cased, or empty
+	// when it is Envoy's own x-request-id.
+	RequestIDHeader string
+	Retries         int
+	Balance         string
+	Health          healthData
 }
 
 func templateData(cfg *config.Config, f *Files) (*bootstrapData, error) {
@@ -192,6 +199,13 @@ func templateData(cfg *config.Config, f *Files) (*bootstrapData, error) {
 	}
 	if d.Source == "" {
 		d.Source = "(in memory)"
+	}
+	if p.MaxBodyBytes > math.MaxUint32 {
+		return nil, fmt.Errorf("proxy.max_body_bytes %d is more than Envoy's buffer filter takes (%d); lower it, or set -1 for no limit", p.MaxBodyBytes, uint64(math.MaxUint32))
+	}
+	d.MaxBodyBytes = max(0, p.MaxBodyBytes)
+	if h := strings.ToLower(p.RequestIDHeader); h != "x-request-id" {
+		d.RequestIDHeader = h
 	}
 	var err error
 	if d.AdminHost, d.AdminPort, err = hostPort(p.Admin); err != nil {

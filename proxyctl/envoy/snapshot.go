@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/whisgee/whisgee/probes/versions"
@@ -42,6 +43,7 @@ func SnapshotFrom(d *StatsDump, hosts []HostStatus, info *ServerInfo, runDir str
 			}
 			e := stats.Endpoint{Name: l.name}
 			d.fill(&e, p, "downstream_")
+			e.Errors = d.listenerErrors(l.prefix)
 			e.Latency = d.latency(p+"downstream_rq_time", flushInterval)
 			s.Listeners = append(s.Listeners, e)
 		}
@@ -95,6 +97,46 @@ func SnapshotFrom(d *StatsDump, hosts []HostStatus, info *ServerInfo, runDir str
 	return s
 }
 
+// listenerClientFailures are the stats of a listener (rendered with
+// stat_prefix, so rooted at listener.<prefix>.; source/server/
+// listener_stats.h's ALL_LISTENER_STATS) and of its connection manager
+// (http.<prefix>.; docs configuration/http/http_conn_man/stats.rst) that
+// count a client left without a proper response through no fault of its
+// own: a connection refused at a connection limit or under overload, one
+// that matched no filter chain (a config problem: nothing serves it),
+// a stream Envoy reset towards the client (an upstream reset or timeout
+// after the response started, so the client got a cut-off answer or
+// none), a request closed by the overload manager.
+//
+// Left out on purpose, as they count the client's own doing: protocol
+// errors (malformed requests, answered 400 and counted as 4xx), resets
+// the client sent (downstream_rq_rx_reset: a cancelled request or a
+// closed tab), request, header and idle timeouts on a slow client (a
+// 408 or a closed idle connection), TLS handshake failures (scanners,
+// clients with a wrong trust store) and bodies over the limit (413).
+// Requests a worker never answered are the cluster's Errors.
+var listenerClientFailures = []string{
+	"listener.%s.downstream_cx_overflow",
+	"listener.%s.downstream_global_cx_overflow",
+	"listener.%s.downstream_cx_overload_reject",
+	"listener.%s.no_filter_chain_match",
+	"http.%s.downstream_rq_tx_reset",
+	"http.%s.downstream_rq_overload_close",
+}
+
+// listenerErrors sums listenerClientFailures for a listener's prefix.
+// Envoy roots a listener's own stats at listener.<address>. unless the
+// listener has a stat_prefix: whisgee renders one (the same as its
+// connection manager's); for a config without it, only the connection
+// manager's counters are known.
+func (d *StatsDump) listenerErrors(prefix string) uint64 {
+	var n uint64
+	for _, f := range listenerClientFailures {
+		n += d.Values[fmt.Sprintf(f, prefix)]
+	}
+	return n
+}
+
 // has reports whether any stat starts with prefix.
 func (d *StatsDump) has(prefix string) bool {
 	for k := range d.Values {
@@ -128,5 +170,6 @@ func (d *StatsDump) fill(e *stats.Endpoint, prefix, side string) {
 
 func (d *StatsDump) latency(name string, window time.Duration) stats.Latency {
 	h := d.Histograms[name]
-	return stats.Latency{Window: window, Interval: h.Interval, Cumulative: h.Cumulative}
+	return stats.Latency{Window: window, Interval: h.Interval, Cumulative: h.Cumulative,
+		IntervalBuckets: h.IntervalBuckets, CumulativeBuckets: h.CumulativeBuckets}
 }

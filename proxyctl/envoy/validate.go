@@ -57,7 +57,13 @@ type validator interface{ ValidateAll() error }
 // on loopback, and no deprecated field is used (a warning).
 func ValidateBootstrap(data []byte) *Result {
 	r := &Result{}
-	js, err := yamlToJSON(data)
+	doc, err := yamlDoc(data)
+	if err != nil {
+		r.Problems = append(r.Problems, err.Error())
+		return r
+	}
+	r.Warnings = append(r.Warnings, stubUncompiled(doc, "")...)
+	js, err := json.Marshal(doc)
 	if err != nil {
 		r.Problems = append(r.Problems, err.Error())
 		return r
@@ -302,6 +308,16 @@ func unwrapPathError(err error) error {
 
 // yamlToJSON converts a YAML (or JSON) document into JSON for protojson.
 func yamlToJSON(data []byte) ([]byte, error) {
+	doc, err := yamlDoc(data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
+}
+
+// yamlDoc decodes a YAML (or JSON) document into values encoding/json
+// takes.
+func yamlDoc(data []byte) (any, error) {
 	var doc any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("malformed YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
@@ -309,11 +325,7 @@ func yamlToJSON(data []byte) ([]byte, error) {
 	if doc == nil {
 		return nil, errors.New("the file is empty")
 	}
-	doc, err := jsonable(doc, "")
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(doc)
+	return jsonable(doc, "")
 }
 
 // jsonable turns YAML's decoded values into ones encoding/json accepts.
@@ -363,6 +375,11 @@ func schemaError(err error) string {
 		msg = msg[i+3:]
 	}
 	msg = strings.ReplaceAll(msg, "\u00a0", " ")
+	if strings.Contains(msg, "unable to resolve") {
+		// Any API type whisgee knows of was stubbed out before parsing
+		// (stubUncompiled), so this names no Envoy type at all.
+		return "not a valid Envoy v3 config: " + msg + " (no such type in Envoy's API: a typo in typed_config's @type?)"
+	}
 	return "not a valid Envoy v3 config: " + msg
 }
 

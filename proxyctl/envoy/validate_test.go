@@ -28,7 +28,8 @@ func TestValidateCatchesWhatEnvoyWouldRefuse(t *testing.T) {
 	}{
 		{"unknown field", "codec_type: AUTO", "codec_type: AUTO\n          codec_typo: 1", `unknown field "codec_typo"`},
 		{"bad enum", "codec_type: AUTO", "codec_type: HTTP9", `HTTP9`},
-		{"schema rule in Any payload", "stat_prefix: ingress_http", "stat_prefix: \"\"", "HttpConnectionManager>: invalid HttpConnectionManager.StatPrefix"},
+		{"schema rule in Any payload", "          stat_prefix: ingress_http", "          stat_prefix: \"\"", "HttpConnectionManager>: invalid HttpConnectionManager.StatPrefix"},
+		{"schema rule in a filter's Any payload", "max_request_bytes: 16777216", "max_request_bytes: 0", "Buffer>: invalid Buffer.MaxRequestBytes"},
 		{"schema rule at top level", "connect_timeout: 1s", "connect_timeout: -1s", "invalid Cluster.ConnectTimeout"},
 		{"unknown extension", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "type.googleapis.com/envoy.extensions.filters.http.nope.v3.Nope", "unable to resolve"},
 		{"route to missing cluster", "cluster: wsgi", "cluster: wsgj", `route to cluster "wsgj", which is not defined`},
