@@ -27,11 +27,11 @@ func TestVenvInsideAnImageRoot(t *testing.T) {
 	testenv.Tool(t, "chroot", "apt-get install coreutils")
 	testenv.Tool(t, "ldd", "apt-get install libc-bin")
 	py := testenv.PythonWith(t, "venv", "ensurepip")
-	hermeticPip(t)
+	testenv.HermeticPip(t)
 	root := pythonImageRoot(t, py)
 	wh := t.TempDir()
 	for name, v := range map[string]string{"wheel": "0.42.0", "six": "1.16.0", "circus": "0.19.0", "chaussette": "1.3.0", "bjoern": "3.2.2"} {
-		writeWheel(t, wh, name, v)
+		testenv.WriteWheel(t, wh, name, v)
 	}
 	host := hostOf(t, "centos-stream-9") // --root is for dnf families
 	opts := Options{Root: root, Only: []string{StepVenv}, Wheelhouse: wh, Python: "python3"}

@@ -67,6 +67,17 @@ type Step struct {
 	Blocked string
 	// Notes are facts about this step (why an action is there).
 	Notes []string
+	// Writes are the paths the step creates or replaces as this user, as
+	// this process sees them (under Options.Root): it needs write access to
+	// the nearest existing parent of each. Root actions need root instead.
+	Writes []string
+	// SudoWrites is set when the step installs files this user cannot
+	// write through `sudo -n` (Runner.WriteFile), so sudo will do too.
+	SudoWrites bool
+	// Instead is what a user without root can do instead, for the fix
+	// NeedsRoot gives ("pass --envoy-source skip"). If empty, the fix for
+	// root actions is FixRunAsRoot and for writes FixUserPaths.
+	Instead string
 
 	// Satisfied and Detail are set by Runner.Probe and Runner.RunStep.
 	Satisfied bool
@@ -74,6 +85,13 @@ type Step struct {
 	Detail string
 	// Probed is set once Probe has looked at the step.
 	Probed bool
+	// NeedsRoot is set by Probe when the step has work to do that this
+	// user lacks the privileges for: why, and the fix, in one line. The
+	// step is not run.
+	NeedsRoot string
+	// ViaSudo is set by Probe when the step's root actions will run
+	// through `sudo -n` (not root, and sudo works without a password).
+	ViaSudo bool
 }
 
 // Action is one command or one piece of in-process work.
@@ -130,12 +148,17 @@ func (p *Plan) RootSteps() []string {
 	return names
 }
 
-// Blocked lists "step: reason" for steps that cannot run on this host.
+// Blocked lists "step: reason" for steps that cannot run on this host,
+// or not as this user ("step: needs root: why: fix"); Probe finds the
+// latter.
 func (p *Plan) Blocked() []string {
 	var out []string
 	for _, s := range p.Steps {
-		if s.Blocked != "" {
+		switch {
+		case s.Blocked != "":
 			out = append(out, s.Name+": "+s.Blocked)
+		case s.NeedsRoot != "":
+			out = append(out, s.Name+": needs root: "+s.NeedsRoot)
 		}
 	}
 	return out

@@ -61,8 +61,8 @@ func (p *Plan) Render() string {
 		if state := s.State(); state != "" {
 			fmt.Fprintf(&b, "   state: %s\n", state)
 		}
-		if s.Root {
-			b.WriteString("   needs root\n")
+		if line := s.rootLine(); line != "" {
+			b.WriteString("   " + line + "\n")
 		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(&b, "   ! %s\n", n)
@@ -109,6 +109,23 @@ func (s *Step) State() string {
 		return "to do (" + s.Detail + ")"
 	}
 	return "to do"
+}
+
+// rootLine says whether the step needs root: before Probe, whether it
+// changes the system; after, whether this user can run it, and if not,
+// the fix. Satisfied steps need nothing.
+func (s *Step) rootLine() string {
+	switch {
+	case s.NeedsRoot != "":
+		return "needs root: " + s.NeedsRoot
+	case s.Probed && s.Satisfied:
+		return ""
+	case s.ViaSudo:
+		return "needs root: runs through `sudo -n`"
+	case s.Root:
+		return "needs root"
+	}
+	return ""
 }
 
 func checkText(c Check) string {

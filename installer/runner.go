@@ -45,6 +45,9 @@ type Runner struct {
 	opts RunnerOptions
 	euid int
 	mu   sync.Mutex // serialises writes to Log
+
+	sudoOnce sync.Once // asks `sudo -n true` once
+	sudoOK   bool
 }
 
 // NewRunner makes a Runner.
@@ -119,7 +122,7 @@ func (r *Runner) Probe(ctx context.Context, p *Plan) {
 // ProbeStep runs one step's checks.
 func (r *Runner) ProbeStep(ctx context.Context, s *Step) {
 	s.Probed = true
-	s.Satisfied, s.Detail = false, ""
+	s.Satisfied, s.Detail, s.NeedsRoot, s.ViaSudo = false, "", "", false
 	if s.Blocked != "" {
 		s.Detail = "blocked"
 		return
@@ -130,6 +133,8 @@ func (r *Runner) ProbeStep(ctx context.Context, s *Step) {
 	for _, a := range s.Actions {
 		a.Skipped, _ = r.anyPass(ctx, a.SkipIf)
 	}
+	s.NeedsRoot = r.needsRoot(ctx, s)
+	s.ViaSudo = s.NeedsRoot == "" && !s.Satisfied && !r.IsRoot() && s.hasRootWork() && r.sudoWorks(ctx)
 }
 
 // allPass runs checks until one fails; detail joins their findings.
@@ -209,6 +214,9 @@ func (r *Runner) RunStep(ctx context.Context, s *Step) (Outcome, error) {
 			r.emit(s.Name, "satisfied: "+detail)
 			return OutcomeSatisfied, nil
 		}
+	}
+	if s.NeedsRoot != "" {
+		return OutcomeFailed, &StepError{Step: s.Name, Action: "start", Err: errors.New("needs root"), Hint: s.NeedsRoot}
 	}
 	changed := false
 	for _, a := range s.Actions {

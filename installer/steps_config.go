@@ -44,6 +44,10 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 	if module == DemoModule {
 		s.DoneIf = append(s.DoneIf, Check{Desc: demoPath + " exists", Func: fileExists(o.under(demoPath))})
 	}
+	s.Writes, s.SudoWrites = configWrites(h, o, module, demoPath), true
+	if o.Root != "" {
+		s.Instead = "use an image root this user can write"
+	}
 	s.Actions = append(s.Actions, &Action{
 		Desc: "write " + cfgPath,
 		Do: func(ctx context.Context, r *Runner, out io.Writer) error {
@@ -80,6 +84,21 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 		s.Notes = append(s.Notes, "Envoy bootstrap: no renderer is wired into this build; `whisgee up` renders it into proxy.envoy.config_dir")
 	}
 	return s
+}
+
+// configWrites are the files the config step writes: whisgee.yaml, the
+// demo app, and the Envoy bootstrap's directory when Envoy is the proxy.
+func configWrites(h *Host, o *Options, module, demoPath string) []string {
+	writes := []string{o.under(o.ConfigPath)}
+	if module == DemoModule {
+		writes = append(writes, o.under(demoPath))
+	}
+	if o.ProxyEngine == "envoy" && o.RenderEnvoy != nil {
+		if cfg, err := config.Parse(RenderConfig(h, o, module), o.ConfigPath); err == nil {
+			writes = append(writes, o.under(cfg.Proxy.Envoy.ConfigDir))
+		}
+	}
+	return writes
 }
 
 // loadExisting loads the config at path (as seen from here), resolving

@@ -81,9 +81,12 @@ func envoyStep(h *Host, o *Options, p *Plan) *Step {
 		Name: StepEnvoy, Root: true,
 		Title:  fmt.Sprintf("install %s to %s (GitHub release binary, signed checksums)", what, o.EnvoyBinary),
 		DoneIf: []Check{envoyRuns(o, want, o.EnvoyBinary)},
+		// The binary goes in with Runner.InstallFile: a rename where this
+		// user can write, else `sudo -n install`.
+		Writes: []string{o.under(o.EnvoyBinary)}, SudoWrites: true,
+		Instead: "pass --envoy-source skip (the built-in proxy needs no Envoy)",
 		Actions: []*Action{{
 			Desc: fmt.Sprintf("download envoy-<version>-linux-%s and checksums.txt.asc, verify the signature with the Envoy release key and the sha256, install, run --version", envoyAssetArch(o.Arch)),
-			Root: true,
 			Do: func(ctx context.Context, r *Runner, out io.Writer) error {
 				return installEnvoyRelease(ctx, r, o, out)
 			},
@@ -108,6 +111,15 @@ func envoyRuns(o *Options, want string, paths ...string) Check {
 	} else if o.EnvoySource == EnvoyRelease {
 		desc = "envoy --version reports the newest stable release"
 	}
+	if o.Root != "" {
+		// The image's binary, never this machine's: a build host's own
+		// envoy says nothing about the image.
+		var inRoot []string
+		for _, p := range paths {
+			inRoot = append(inRoot, o.under(p))
+		}
+		desc += " (version read from the image: " + strings.Join(inRoot, " or ") + ")"
+	}
 	return Check{Desc: desc, Func: func(ctx context.Context, r *Runner) (bool, string, error) {
 		path, build, err := findEnvoy(ctx, o, paths...)
 		if err != nil {
@@ -129,16 +141,20 @@ func envoyRuns(o *Options, want string, paths ...string) Check {
 	}}
 }
 
+// findEnvoy runs the first envoy found at paths, under Options.Root: an
+// image's own binary, never one on this machine's PATH.
 func findEnvoy(ctx context.Context, o *Options, paths ...string) (string, EnvoyBuild, error) {
+	var looked []string
 	for _, p := range paths {
 		full := o.under(p)
 		if _, err := os.Stat(full); err != nil {
+			looked = append(looked, full)
 			continue
 		}
 		build, err := EnvoyVersionOf(ctx, full)
 		return full, build, err
 	}
-	return "", EnvoyBuild{}, fmt.Errorf("no envoy at %s", strings.Join(paths, ", "))
+	return "", EnvoyBuild{}, fmt.Errorf("no envoy at %s", strings.Join(looked, ", "))
 }
 
 // mirrorRepoAction writes your mirror's .repo file into /etc/yum.repos.d,

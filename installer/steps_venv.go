@@ -68,6 +68,10 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 			},
 		},
 	}
+	if o.Root == "" {
+		// Inside an image root every action is a root one (chroot).
+		s.Writes = []string{o.Venv}
+	}
 	env := []string{"PIP_DISABLE_PIP_VERSION_CHECK=1"}
 	create := &Action{
 		Desc:   "create the virtualenv",

@@ -2,12 +2,9 @@ package installer
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -23,39 +20,6 @@ import (
 // made in the test: real wheels (zip files pip installs like any other)
 // of tiny pure-Python packages named as the recipe's, and a real sdist of
 // a "bjoern" whose C extension includes ev.h.
-
-// writeWheel writes NAME-VERSION-py3-none-any.whl with one module.
-func writeWheel(t *testing.T, dir, name, version string) {
-	t.Helper()
-	mod := strings.ReplaceAll(name, "-", "_")
-	info := fmt.Sprintf("%s-%s.dist-info", mod, version)
-	files := []struct{ path, body string }{
-		{mod + "/__init__.py", fmt.Sprintf("__version__ = %q\n", version)},
-		{info + "/METADATA", fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: whisgee test fixture\n", name, version)},
-		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: whisgee-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	var record strings.Builder
-	for _, f := range files {
-		w, err := zw.Create(f.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(f.body))
-		sum := sha256.Sum256([]byte(f.body))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.path, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.body))
-	}
-	fmt.Fprintf(&record, "%s/RECORD,,\n", info)
-	w, _ := zw.Create(info + "/RECORD")
-	w.Write([]byte(record.String()))
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%s-py3-none-any.whl", mod, version)), buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // writeSdist writes NAME-VERSION.tar.gz holding the given files.
 func writeSdist(t *testing.T, dir, name, version string, files map[string]string) {
@@ -75,25 +39,15 @@ func writeSdist(t *testing.T, dir, name, version string, files map[string]string
 	}
 }
 
-// hermeticPip keeps this machine's pip settings (find-links, index) out
-// of the test: only --find-links WHEELHOUSE may feed pip.
-func hermeticPip(t *testing.T) {
-	for _, k := range []string{"PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("PIP_CONFIG_FILE", os.DevNull)
-}
-
 // TestVenvWithWheelhouse runs the recipe's venv step for real (python3 -m
 // venv, pip install --upgrade pip, wheel six, circus chaussette bjoern)
 // offline from a wheelhouse, then again: satisfied, nothing run.
 func TestVenvWithWheelhouse(t *testing.T) {
 	py := testenv.PythonWith(t, "venv", "ensurepip")
-	hermeticPip(t)
+	testenv.HermeticPip(t)
 	wh := t.TempDir()
 	for name, v := range map[string]string{"wheel": "0.42.0", "six": "1.16.0", "circus": "0.19.0", "chaussette": "1.3.0", "bjoern": "3.2.2"} {
-		writeWheel(t, wh, name, v)
+		testenv.WriteWheel(t, wh, name, v)
 	}
 	venv := filepath.Join(t.TempDir(), "venv")
 	host := hostOf(t, "fedora-41") // Python 3.13: circus>=0.19 is required
@@ -135,7 +89,7 @@ func TestVenvWithWheelhouse(t *testing.T) {
 
 	// An old circus does not satisfy Python 3.13's circus>=0.19.
 	old := t.TempDir()
-	writeWheel(t, old, "circus", "0.18.0")
+	testenv.WriteWheel(t, old, "circus", "0.18.0")
 	run(t, filepath.Join(venv, "bin/python"), "-m", "pip", "install", "-q", "--no-index", "--find-links", old, "circus==0.18.0")
 	r.ProbeStep(context.Background(), plan2.Steps[0])
 	if plan2.Steps[0].Satisfied {
@@ -150,7 +104,7 @@ func TestVenvWithWheelhouse(t *testing.T) {
 func TestVenvMissingEvH(t *testing.T) {
 	py := testenv.PythonWith(t, "venv", "ensurepip", "sysconfig")
 	testenv.Tool(t, "gcc", "apt-get install gcc")
-	hermeticPip(t)
+	testenv.HermeticPip(t)
 	inc, _ := exec.Command(py, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])").Output()
 	if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(inc)), "Python.h")); err != nil {
 		testenv.Missing(t, "Python.h", "apt-get install python3-dev")

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/term"
 
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/installer"
 	"github.com/whisgee/whisgee/proxyctl/envoy"
+	"github.com/whisgee/whisgee/tui/theme"
+	"github.com/whisgee/whisgee/tui/wizard"
 )
 
 // installFlags are the flags `whisgee install` and `whisgee bootstrap`
@@ -140,16 +143,26 @@ func (f *installFlags) openLog() (*os.File, error) {
 }
 
 func runInstall(ctx context.Context, args []string) error {
-	return install(ctx, args, os.Stdin, os.Stdout, term.IsTerminal(os.Stdin.Fd()))
+	return install(ctx, args, os.Stdin, os.Stdout, term.IsTerminal(os.Stdin.Fd()), canDraw(os.Stdout))
+}
+
+// canDraw reports whether out is a terminal that can show a live view
+// (cursor moves): not a pipe or file, and not TERM=dumb. NO_COLOR keeps
+// the live view, without colour.
+func canDraw(out *os.File) bool {
+	return term.IsTerminal(out.Fd()) && os.Getenv("TERM") != "dumb"
 }
 
 // install is `whisgee install`: print the probed plan, then (with --yes,
-// or after a "y" on a terminal) run it step by step in plain lines.
-func install(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, tty bool) error {
+// or after a "y" on a terminal) run it. On a terminal that can draw
+// (live) each step shows a spinner and the live tail of its output; else
+// plain lines. Either way a plain report (step, result, duration, log)
+// ends the run.
+func install(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, tty, live bool) error {
 	var f installFlags
 	fs := newFlags("install", "[--dry-run | --yes] [flags]")
 	dryRun := fs.Bool("dry-run", false, "print the plan (each step probed: satisfied or not, with its exact commands) and change nothing")
-	yes := fs.Bool("yes", false, "run the plan without asking")
+	yes := fs.Bool("yes", false, "run the plan without asking (on a terminal: each step with a spinner and its live output, then a summary)")
 	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -171,11 +184,10 @@ func install(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 	if *dryRun {
 		return nil
 	}
+	// Steps this host or this user cannot run (Probe checked root, sudo
+	// and write access) stop the plan before anything changes.
 	if blocked := plan.Blocked(); len(blocked) > 0 {
-		return fmt.Errorf("the plan cannot run as it is:\n  %s", strings.Join(blocked, "\n  "))
-	}
-	if err := checkRoot(ctx, plan, stdout); err != nil {
-		return err
+		return fmt.Errorf("the plan cannot run as it is, nothing was changed:\n  %s", strings.Join(blocked, "\n  "))
 	}
 	if !*yes {
 		fmt.Fprint(stdout, "\nRun this plan? [y/N] ")
@@ -190,40 +202,82 @@ func install(ctx context.Context, args []string, stdin io.Reader, stdout io.Writ
 		return err
 	}
 	defer logFile.Close()
-	fmt.Fprintf(stdout, "\nfull log: %s\n", logFile.Name())
-	runner = installer.NewRunner(installer.RunnerOptions{
+	fmt.Fprintln(stdout)
+	if live {
+		return runPlanLive(ctx, plan, euid, logFile, tty, stdout)
+	}
+	return runPlanPlain(ctx, plan, euid, logFile, stdout)
+}
+
+// runPlanPlain runs the plan in plain lines: each step's header and
+// output as it comes, then the report.
+func runPlanPlain(ctx context.Context, plan *installer.Plan, euid int, logFile *os.File, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "full log: %s\n", logFile.Name())
+	runner := installer.NewRunner(installer.RunnerOptions{
 		Host: plan.Host, Arch: plan.Options.Arch, Euid: &euid, Log: logFile,
 		Output: func(_, line string) { fmt.Fprintf(stdout, "    %s\n", line) },
 	})
-	var summary []string
+	reports := make([]installer.StepReport, len(plan.Steps))
+	for i, s := range plan.Steps {
+		reports[i] = installer.StepReport{Name: s.Name, Outcome: installer.OutcomeNotRun}
+	}
 	for i, s := range plan.Steps {
 		fmt.Fprintf(stdout, "==> [%d/%d] %s: %s\n", i+1, len(plan.Steps), s.Name, s.Title)
+		start := time.Now()
 		outcome, err := runner.RunStep(ctx, s)
+		reports[i].Outcome, reports[i].Duration, reports[i].Err = outcome, time.Since(start), err
 		if err != nil {
-			var se *installer.StepError
-			if errors.As(err, &se) && se.Hint != "" {
-				return fmt.Errorf("%s: %s: %v\n  hint: %s\n  full log: %s", se.Step, se.Action, se.Err, se.Hint, logFile.Name())
-			}
-			return fmt.Errorf("%v\n  full log: %s", err, logFile.Name())
+			fmt.Fprint(stdout, installer.RenderReport(reports, logFile.Name()))
+			return stepFailed(err, logFile.Name(), true)
 		}
-		summary = append(summary, fmt.Sprintf("%s %s", s.Name, outcome))
 	}
-	fmt.Fprintf(stdout, "==> finished: %s\n", strings.Join(summary, ", "))
+	fmt.Fprint(stdout, installer.RenderReport(reports, logFile.Name()))
 	return nil
 }
 
-// checkRoot says which steps need root before anything starts and, when
-// not root, that they run through `sudo -n` (which must not need a password).
-func checkRoot(ctx context.Context, plan *installer.Plan, stdout io.Writer) error {
-	steps := plan.RootSteps()
-	if len(steps) == 0 || os.Geteuid() == 0 {
-		return nil
+// runPlanLive runs the plan as the wizard's unattended run: a spinner
+// and the live tail per step, no questions. The live view is cleared at
+// the end and the plain report takes its place, so scrollback keeps it.
+func runPlanLive(ctx context.Context, plan *installer.Plan, euid int, logFile *os.File, stdinTTY bool, stdout io.Writer) error {
+	m := wizard.New(wizard.Config{
+		Styles: theme.NewStyles(theme.Default()), Host: plan.Host, Options: plan.Options,
+		LogPath: logFile.Name(), Log: logFile, Euid: &euid,
+		Unattended: true, Plan: plan, Title: "whisgee install", Context: ctx,
+	})
+	opts := []tea.ProgramOption{tea.WithOutput(stdout)}
+	if !stdinTTY {
+		// No keyboard: ctrl+c reaches us as SIGINT, which cancels ctx.
+		opts = append(opts, tea.WithInput(nil))
 	}
-	fmt.Fprintf(stdout, "\nnot running as root: steps %s need root and run through `sudo -n`\n", strings.Join(steps, ", "))
-	if err := exec.CommandContext(ctx, "sudo", "-n", "true").Run(); err != nil {
-		return fmt.Errorf("steps %s need root and `sudo -n` does not work here (%v): run `sudo whisgee install ...`, or skip them with --skip %s", strings.Join(steps, ", "), err, strings.Join(steps, ","))
+	final, err := tea.NewProgram(m, opts...).Run()
+	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
+		return err
+	}
+	res := final.(wizard.Model).Result()
+	fmt.Fprint(stdout, installer.RenderReport(res.Steps, logFile.Name()))
+	for _, r := range res.Steps {
+		switch r.Outcome {
+		case installer.OutcomeFailed:
+			return stepFailed(r.Err, logFile.Name(), false)
+		case installer.OutcomeInterrupted:
+			return fmt.Errorf("interrupted during step %s; full log: %s", r.Name, logFile.Name())
+		}
 	}
 	return nil
+}
+
+// stepFailed is the error of a failed run. The report on stdout already
+// has the hint; with again it is repeated on stderr, for scripts that
+// keep only that.
+func stepFailed(err error, logPath string, again bool) error {
+	var se *installer.StepError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%v; full log: %s", err, logPath)
+	}
+	if again && se.Hint != "" {
+		return fmt.Errorf("%s: %s: %v\n  hint: %s\n  full log: %s", se.Step, se.Action, se.Err, se.Hint, logPath)
+	}
+	return fmt.Errorf("step %s failed (the summary above has the error and what to do)", se.Step)
 }
 
 // renderEnvoyForInstall gives the installer Envoy's bootstrap and EDS file.

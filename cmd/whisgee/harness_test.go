@@ -22,6 +22,7 @@ var whisgeeBin string
 
 func TestMain(m *testing.M) {
 	supervisor.MaybeRunShim()
+	maybeRecordExit()
 	dir, err := os.MkdirTemp("", "whisgee-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -32,10 +32,10 @@ func TestInstallConfigStepTwice(t *testing.T) {
 	root := imageRoot(t, fedora40)
 	args := []string{"--yes", "--root", root, "--only", "config", "--workers", "3", "--envoy-source", "skip", "--log", filepath.Join(t.TempDir(), "install.log")}
 	var out bytes.Buffer
-	if err := install(context.Background(), args, nil, &out, false); err != nil {
+	if err := install(context.Background(), args, nil, &out, false, false); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "==> finished: config done") {
+	if !strings.Contains(out.String(), "==> finished: 1 done in ") || !strings.Contains(out.String(), "\n    config    done ") {
 		t.Fatalf("first run:\n%s", out.String())
 	}
 	cfgPath := filepath.Join(root, "etc/whisgee/whisgee.yaml")
@@ -48,10 +48,10 @@ func TestInstallConfigStepTwice(t *testing.T) {
 	}
 	before, _ := os.Stat(cfgPath)
 	out.Reset()
-	if err := install(context.Background(), args, nil, &out, false); err != nil {
+	if err := install(context.Background(), args, nil, &out, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "state: satisfied (kept /etc/whisgee/whisgee.yaml") || !strings.Contains(out.String(), "==> finished: config satisfied") {
+	if !strings.Contains(out.String(), "state: satisfied (kept /etc/whisgee/whisgee.yaml") || !strings.Contains(out.String(), "==> finished: 1 satisfied in ") {
 		t.Fatalf("second run:\n%s", out.String())
 	}
 	if after, _ := os.Stat(cfgPath); !after.ModTime().Equal(before.ModTime()) {
@@ -62,7 +62,7 @@ func TestInstallConfigStepTwice(t *testing.T) {
 func TestInstallDryRunChangesNothing(t *testing.T) {
 	root := imageRoot(t, fedora40)
 	var out bytes.Buffer
-	if err := install(context.Background(), []string{"--dry-run", "--root", root, "--only", "config,venv"}, nil, &out, false); err != nil {
+	if err := install(context.Background(), []string{"--dry-run", "--root", root, "--only", "config,venv"}, nil, &out, false, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"host:    Fedora Linux 40 (Server Edition) (fedora 40)", "venv: create the virtualenv", "state: to do (no /etc/whisgee/whisgee.yaml yet)", "$ chroot " + root + " python3 -m venv /opt/whisgee/venv"} {
@@ -92,7 +92,7 @@ func TestInstallRefusals(t *testing.T) {
 		{[]string{"--dry-run", "--wheelhouse", "/nonexistent/wheels"}, false, true, "not a directory"},
 	}
 	for _, c := range cases {
-		err := install(context.Background(), c.args, nil, &bytes.Buffer{}, c.tty)
+		err := install(context.Background(), c.args, nil, &bytes.Buffer{}, c.tty, false)
 		var ue usageError
 		if err == nil || !strings.Contains(err.Error(), c.want) || errors.As(err, &ue) != c.usage {
 			t.Errorf("%q: got %v (usage error: %v), want %q (usage error: %v)", c.args, err, errors.As(err, &ue), c.want, c.usage)
@@ -105,7 +105,7 @@ func TestInstallRefusals(t *testing.T) {
 func TestInstallAsksOnATerminal(t *testing.T) {
 	root := imageRoot(t, fedora40)
 	var out bytes.Buffer
-	err := install(context.Background(), []string{"--root", root, "--only", "config", "--log", filepath.Join(t.TempDir(), "l")}, strings.NewReader("\n"), &out, true)
+	err := install(context.Background(), []string{"--root", root, "--only", "config", "--log", filepath.Join(t.TempDir(), "l")}, strings.NewReader("\n"), &out, true, false)
 	if err != nil || !strings.Contains(out.String(), "Run this plan? [y/N]") || !strings.Contains(out.String(), "nothing done") {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -121,7 +121,7 @@ func TestInstallWritesEnvoysConfigWhenChosen(t *testing.T) {
 	root := imageRoot(t, fedora40)
 	args := []string{"--yes", "--root", root, "--only", "config", "--proxy", "envoy", "--envoy-source", "skip", "--log", filepath.Join(t.TempDir(), "install.log")}
 	var out bytes.Buffer
-	if err := install(context.Background(), args, nil, &out, false); err != nil {
+	if err := install(context.Background(), args, nil, &out, false, false); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	cfg, err := config.Load(filepath.Join(root, "etc/whisgee/whisgee.yaml"))
@@ -142,7 +142,7 @@ func TestInstallWritesEnvoysConfigWhenChosen(t *testing.T) {
 	}
 	before, _ := os.Stat(bootstrap)
 	out.Reset()
-	if err := install(context.Background(), args, nil, &out, false); err != nil {
+	if err := install(context.Background(), args, nil, &out, false, false); err != nil {
 		t.Fatal(err)
 	}
 	if after, _ := os.Stat(bootstrap); !after.ModTime().Equal(before.ModTime()) {

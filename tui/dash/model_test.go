@@ -447,3 +447,26 @@ func TestOwnAuditEventsAreNotDoubled(t *testing.T) {
 		t.Errorf("own audit event shown, or another actor's hidden:\n%s", v)
 	}
 }
+
+// TestNoAnswerCountsTheClustersFailures: requests no worker answered are
+// counted on the cluster by both engines; the traffic line shows their
+// rate, added to what listeners refused themselves.
+func TestNoAnswerCountsTheClustersFailures(t *testing.T) {
+	m := New(Options{Client: &recorder{}})
+	m = step(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
+	m = step(t, m, statusMsg{poll: m.poll, at: t0, status: fixture(4, t0, 100)})
+	if strings.Contains(m.View(), "no answer") {
+		t.Fatal("no answer shown before any failure")
+	}
+	at := t0.Add(2 * time.Second)
+	next := fixture(4, at, 120)
+	next.Proxy.Cluster.Errors = 6      // 3/s from the workers' side
+	next.Proxy.Listeners[0].Errors = 2 // 1/s refused by the listener
+	m = step(t, m, statusMsg{poll: m.poll, at: at, status: next})
+	if got := m.frame.Totals.Errors; !near(got, 4) {
+		t.Errorf("no-answer rate = %v, want 4 (3 cluster + 1 listener)", got)
+	}
+	if v := m.View(); !strings.Contains(v, "no answer 4") {
+		t.Errorf("the traffic line does not show no answer 4/s:\n%s", v)
+	}
+}

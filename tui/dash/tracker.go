@@ -47,7 +47,8 @@ type Totals struct {
 	// Valid is false until two snapshots gave a rate.
 	Valid bool
 	// ReqRate is requests per second; Classes the same by status class
-	// ([0] is 1xx … [4] is 5xx); Errors are requests no worker answered.
+	// ([0] is 1xx … [4] is 5xx); Errors are requests no worker answered
+	// (the cluster's failures) plus clients a listener itself failed.
 	ReqRate float64
 	Classes [5]float64
 	Errors  float64
@@ -196,6 +197,12 @@ func totals(cur, prev *stats.Snapshot, dt time.Duration) Totals {
 		for c := range t.Classes {
 			t.Classes[c] += r.Classes[c]
 		}
+	}
+	if t.Valid {
+		// Both engines count a request no worker answered (connect
+		// failure, reset, timeout: the client got a 502/503/504) on the
+		// cluster; listeners count only what they refused themselves.
+		t.Errors += stats.Rate(&prev.Cluster, &cur.Cluster, dt).Errors
 	}
 	if busiest != nil {
 		q := busiest.Latency.Interval

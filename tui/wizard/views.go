@@ -42,6 +42,8 @@ func (m Model) stateText(s *installer.Step) string {
 	switch {
 	case s.Blocked != "":
 		return m.st.Error.Render("blocked")
+	case s.NeedsRoot != "":
+		return m.st.Error.Render("needs root")
 	case s.Satisfied:
 		return m.st.OK.Render("satisfied")
 	}
@@ -94,12 +96,23 @@ func (m Model) confirmView() string {
 		}
 	}
 	q := fmt.Sprintf("Run the plan? %d of %d steps have work to do.", todo, len(m.plan.Steps))
-	if root := m.plan.RootSteps(); len(root) > 0 {
-		if m.runner.IsRoot() {
-			q += "\nChanging the system (as root): " + strings.Join(root, ", ") + "."
-		} else {
-			q += "\nNeeding root, run through `sudo -n`: " + strings.Join(root, ", ") + "."
+	var viaSudo, cannot []string
+	for _, s := range m.plan.Steps {
+		switch {
+		case s.NeedsRoot != "":
+			cannot = append(cannot, s.Name)
+		case s.ViaSudo:
+			viaSudo = append(viaSudo, s.Name)
 		}
+	}
+	switch root := m.plan.RootSteps(); {
+	case m.runner.IsRoot() && len(root) > 0:
+		q += "\nChanging the system (as root): " + strings.Join(root, ", ") + "."
+	case len(viaSudo) > 0:
+		q += "\nNeeding root, run through `sudo -n`: " + strings.Join(viaSudo, ", ") + "."
+	}
+	if len(cannot) > 0 {
+		q += "\nThis user cannot run " + strings.Join(cannot, ", ") + " (needs root, see the plan): they will fail."
 	}
 	no, yes := m.st.FocusedButton.Render("No"), m.st.Button.Render("Yes")
 	if m.yes {

@@ -8,6 +8,10 @@
 // The steps are the installer engine's (installer.Runner.RunStep), run in
 // tea.Cmds; this package only draws and routes.
 //
+// With Config.Unattended the same running view is `whisgee install --yes`
+// on a terminal: the probed plan runs at once, the first failure ends it,
+// and the caller prints Result().Steps with installer.RenderReport.
+//
 //	m := wizard.New(wizard.Config{Styles: st, Host: host, Options: opts, LogPath: path, Log: f})
 //	final, err := tea.NewProgram(m).Run()
 //	res := final.(wizard.Model).Result()
@@ -18,6 +22,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
@@ -25,6 +30,7 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/whisgee/whisgee/installer"
 	"github.com/whisgee/whisgee/tui/theme"
@@ -47,6 +53,22 @@ type Config struct {
 	BuildPlan func(*installer.Host, installer.Options) (*installer.Plan, error)
 	// TailLines is how many output lines the live tail shows. If zero, 8.
 	TailLines int
+
+	// Unattended runs Plan (already probed) at once: no choices, no
+	// confirm, and the first failure ends the run instead of offering
+	// retry, skip or abort. The program quits when the run ends and
+	// leaves an empty view, for the caller to print Result().Steps with
+	// installer.RenderReport: `whisgee install --yes` on a terminal.
+	Unattended bool
+	// Plan is the plan an unattended run runs.
+	Plan *installer.Plan
+	// Title heads the screen. If empty, "whisgee bootstrap".
+	Title string
+	// Context, if set, bounds the steps: cancelling it interrupts the
+	// running command (SIGINT). If nil, only ctrl+c does.
+	Context context.Context
+	// Now is the clock step durations are measured with. If nil, time.Now.
+	Now func() time.Time
 }
 
 type phase int
@@ -58,18 +80,6 @@ const (
 	phaseRunning
 	phaseDone
 )
-
-// Result is how the wizard ended.
-type Result struct {
-	// Ran is set once the operator confirmed the plan.
-	Ran bool
-	// Aborted is set when the operator aborted after a failure or quit.
-	Aborted bool
-	// Outcomes are the steps' ends by name ("skipped by you" included).
-	Outcomes map[string]string
-	// Failed names steps that failed and were skipped or aborted on.
-	Failed []string
-}
 
 // Model is the wizard.
 type Model struct {
@@ -91,7 +101,10 @@ type Model struct {
 	runner  *installer.Runner
 	lines   chan string
 	current int
-	status  []string // per step: "", "running", outcome, "failed", "skipped by you"
+	status  []string        // per step: "", "running", outcome, "failed", "skipped by you"
+	started time.Time       // when the current step began
+	took    []time.Duration // per step, once it ended
+	errs    []error         // per step, its last failure
 	tail    []string
 	failure *installer.StepError
 	spinner spinner.Model
@@ -126,17 +139,30 @@ func New(cfg Config) Model {
 	if cfg.TailLines == 0 {
 		cfg.TailLines = 8
 	}
+	if cfg.Title == "" {
+		cfg.Title = "whisgee bootstrap"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	parent := cfg.Context
+	if parent == nil {
+		parent = context.Background()
+	}
 	euid := os.Geteuid()
 	if cfg.Euid != nil {
 		euid = *cfg.Euid
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	m := Model{
 		cfg: cfg, st: cfg.Styles, keys: DefaultKeyMap(), help: help.New(),
 		width: 80, height: 24, ctx: ctx, cancel: cancel,
 		lines:   make(chan string, 1024),
 		spinner: spinner.New(spinner.WithSpinner(spinner.Line), spinner.WithStyle(cfg.Styles.Info)),
-		bar:     progress.New(progress.WithSolidFill(string(cfg.Styles.Theme.Primary.Dark)), progress.WithWidth(40)),
+		// The bar draws with termenv itself: give it lipgloss's profile,
+		// which honours NO_COLOR (termenv's default does not).
+		bar: progress.New(progress.WithSolidFill(string(cfg.Styles.Theme.Primary.Dark)), progress.WithWidth(40),
+			progress.WithColorProfile(lipgloss.ColorProfile())),
 		logView: viewport.New(78, 12),
 		result:  Result{Outcomes: map[string]string{}},
 	}
@@ -154,14 +180,24 @@ func New(cfg Config) Model {
 			}
 		},
 	})
+	if cfg.Unattended && cfg.Plan != nil {
+		m.plan = cfg.Plan
+		m = m.startRun()
+	}
 	return m
 }
 
-// Result is how the wizard ended; read it from the final model.
-func (m Model) Result() Result { return m.result }
-
-// Init starts listening for output lines.
-func (m Model) Init() tea.Cmd { return waitForLine(m.lines) }
+// Init starts listening for output lines; an unattended run starts its
+// first step.
+func (m Model) Init() tea.Cmd {
+	if !m.cfg.Unattended || m.plan == nil {
+		return waitForLine(m.lines)
+	}
+	if m.phase == phaseDone {
+		return tea.Quit // nothing to run
+	}
+	return tea.Batch(waitForLine(m.lines), m.runStep(m.current), m.spinner.Tick)
+}
 
 func waitForLine(ch <-chan string) tea.Cmd {
 	return func() tea.Msg { return lineMsg(<-ch) }
@@ -317,19 +353,36 @@ func (m Model) updateConfirm(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // start runs the first step.
 func (m Model) start() (tea.Model, tea.Cmd) {
-	m.phase, m.result.Ran = phaseRunning, true
-	m.status = make([]string, len(m.plan.Steps))
-	if len(m.plan.Steps) == 0 {
-		m.phase = phaseDone
+	m = m.startRun()
+	if m.phase == phaseDone {
 		return m, nil
 	}
-	return m.begin(0)
+	return m, tea.Batch(m.runStep(0), m.spinner.Tick)
+}
+
+// startRun moves to running the plan's first step; its Cmd is the
+// caller's to return.
+func (m Model) startRun() Model {
+	m.phase, m.result.Ran = phaseRunning, true
+	n := len(m.plan.Steps)
+	m.status, m.took, m.errs = make([]string, n), make([]time.Duration, n), make([]error, n)
+	if n == 0 {
+		m.phase = phaseDone
+		return m
+	}
+	return m.mark(0)
 }
 
 func (m Model) begin(i int) (tea.Model, tea.Cmd) {
-	m.current, m.failure, m.showLog, m.tail = i, nil, false, nil
-	m.status[i] = "running"
+	m = m.mark(i)
 	return m, tea.Batch(m.runStep(i), m.spinner.Tick)
+}
+
+// mark makes step i the running one.
+func (m Model) mark(i int) Model {
+	m.current, m.failure, m.showLog, m.tail = i, nil, false, nil
+	m.status[i], m.started = "running", m.cfg.Now()
+	return m
 }
 
 func (m Model) onStepDone(msg stepDoneMsg) (tea.Model, tea.Cmd) {
@@ -337,6 +390,7 @@ func (m Model) onStepDone(msg stepDoneMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	name := m.plan.Steps[msg.index].Name
+	m.took[msg.index], m.errs[msg.index] = m.cfg.Now().Sub(m.started), msg.err
 	if m.quitting {
 		m.result.Aborted = true
 		m.status[msg.index] = "interrupted"
@@ -350,6 +404,13 @@ func (m Model) onStepDone(msg stepDoneMsg) (tea.Model, tea.Cmd) {
 			se = &installer.StepError{Step: name, Action: "run", Err: msg.err}
 		}
 		m.failure = se
+		if m.cfg.Unattended {
+			// No questions: the run ends here, and the report says why.
+			m.result.Outcomes[name] = "failed"
+			m.result.Failed = append(m.result.Failed, name)
+			m.phase = phaseDone
+			return m, tea.Quit
+		}
 		return m, nil
 	}
 	m.status[msg.index] = string(msg.outcome)
@@ -363,6 +424,9 @@ func (m Model) next() (tea.Model, tea.Cmd) {
 		return m.begin(m.current + 1)
 	}
 	m.phase, m.failure = phaseDone, nil
+	if m.cfg.Unattended {
+		return m, tea.Quit
+	}
 	return m, nil
 }
 
@@ -400,10 +464,14 @@ func (m Model) updateRunning(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// View draws the phase.
+// View draws the phase. An unattended run that has ended draws nothing:
+// the caller prints the plain report where the live view was.
 func (m Model) View() string {
+	if m.cfg.Unattended && m.phase == phaseDone {
+		return ""
+	}
 	var b strings.Builder
-	b.WriteString(m.st.Header.Render("whisgee bootstrap") + m.st.Muted.Render("  "+m.cfg.Host.String()) + "\n\n")
+	b.WriteString(m.st.Header.Render(m.cfg.Title) + m.st.Muted.Render("  "+m.cfg.Host.String()) + "\n\n")
 	switch m.phase {
 	case phaseChoices:
 		b.WriteString(m.hostView() + "\n" + m.choices.View())

@@ -75,14 +75,19 @@ func doStep(name string, work func() error) *installer.Step {
 	}}}
 }
 
-func newTestModel(t *testing.T, plan *installer.Plan) Model {
-	t.Helper()
+// testConfig is a wizard config as root whose plan is always plan.
+func testConfig(plan *installer.Plan) Config {
 	root := 0
-	return New(Config{
+	return Config{
 		Styles: theme.NewStyles(theme.Default()), Host: plan.Host,
 		Options: installer.Options{Arch: "x86_64"}, LogPath: "/var/log/whisgee/install.log", Euid: &root,
 		BuildPlan: func(*installer.Host, installer.Options) (*installer.Plan, error) { return plan, nil },
-	})
+	}
+}
+
+func newTestModel(t *testing.T, plan *installer.Plan) Model {
+	t.Helper()
+	return New(testConfig(plan))
 }
 
 func press(t *testing.T, m Model, keys ...string) (Model, tea.Cmd) {
@@ -343,4 +348,25 @@ func TestGoldenViews(t *testing.T) {
 	golden(t, "failed", m.View())
 	m, _ = press(t, m, "a")
 	golden(t, "aborted", m.View())
+}
+
+// TestPlanShowsStepsThisUserCannotRun: a step the probe found needs root
+// shows so in the table with its fix, and the confirm says it will fail.
+func TestPlanShowsStepsThisUserCannotRun(t *testing.T) {
+	h := testHost(t, rocky9)
+	pkgs := doStep("packages", nil)
+	pkgs.Root, pkgs.Probed, pkgs.NeedsRoot = true, true, "not root, and `sudo -n true` fails here: "+installer.FixRunAsRoot
+	plan := stepPlan(h, pkgs, doStep("config", nil))
+	m := newTestModel(t, plan)
+	m, _ = send(m, planMsg{plan: plan})
+	view := m.View()
+	for _, want := range []string{"packages  needs root", "✗ packages: needs root: not root, and `sudo -n true` fails here: run as root or with sudo"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, view)
+		}
+	}
+	m, _ = press(t, m, "enter")
+	if view := m.View(); !strings.Contains(view, "This user cannot run packages") {
+		t.Errorf("the confirm does not warn:\n%s", view)
+	}
 }

@@ -1,0 +1,39 @@
+package wizard
+
+import "github.com/whisgee/whisgee/installer"
+
+// Result is how the wizard ended.
+type Result struct {
+	// Ran is set once the operator confirmed the plan.
+	Ran bool
+	// Aborted is set when the operator aborted after a failure or quit.
+	Aborted bool
+	// Outcomes are the steps' ends by name ("skipped by you" included).
+	Outcomes map[string]string
+	// Failed names steps that failed and were skipped or aborted on.
+	Failed []string
+	// Steps are every step of the plan run, in order, with outcome and
+	// duration, for installer.RenderReport.
+	Steps []installer.StepReport
+}
+
+// Result is how the wizard ended; read it from the final model.
+func (m Model) Result() Result {
+	r := m.result
+	if m.status == nil {
+		return r
+	}
+	for i, s := range m.plan.Steps {
+		rep := installer.StepReport{Name: s.Name, Outcome: installer.Outcome(m.status[i]), Duration: m.took[i]}
+		switch m.status[i] {
+		case "":
+			rep.Outcome = installer.OutcomeNotRun
+		case "running":
+			rep.Outcome, rep.Duration = installer.OutcomeInterrupted, m.cfg.Now().Sub(m.started)
+		case "failed":
+			rep.Err = m.errs[i]
+		}
+		r.Steps = append(r.Steps, rep)
+	}
+	return r
+}
