@@ -222,7 +222,11 @@ func (c *clientConn) serve() {
 			c.rdl.clear()
 		}
 		keep := c.handle()
-		if !keep || p.closing.Load() || c.l.retired.Load() {
+		// A retired listener's connection closes once a response said
+		// Connection: close (keep is false then). One whose response went
+		// out as keep-alive just before the reload serves one more
+		// request: closing it now would break the promise just made.
+		if !keep || p.closing.Load() {
 			return
 		}
 		c.state.Store(connIdle)
