@@ -106,7 +106,7 @@ func (d *Daemon) serveCircusProtocol(sup supervisor.Supervisor) (func(), error) 
 	if ep == "" {
 		return func() {}, nil
 	}
-	srv, err := circus.Listen(ep, sup, circus.ServeOptions{Config: d.cfg, Watcher: d.cfg.Supervisor.Watcher})
+	srv, err := circus.Listen(ep, sup, circus.ServeOptions{Config: d.cfg, Watcher: d.cfg.Supervisor.Watcher, Reload: d.Reload})
 	if err != nil {
 		return nil, fmt.Errorf("supervisor.circus_endpoint: %w", err)
 	}

@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-zeromq/zmq4"
 
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/control"
@@ -113,5 +116,63 @@ func TestCircusEngineWithoutCircusdSaysWhatToDo(t *testing.T) {
 	}
 	if _, err := os.Stat(cfg.Control.Socket); !os.IsNotExist(err) {
 		t.Fatal("control socket left behind")
+	}
+}
+
+// TestCircusctlReloadconfigReloadsWhisgeeYaml: `circusctl reloadconfig`
+// against whisgee's circus endpoint re-reads whisgee.yaml, as circusd
+// re-reads circus.ini; a broken file is refused in circus's error shape
+// and changes nothing.
+func TestCircusctlReloadconfigReloadsWhisgeeYaml(t *testing.T) {
+	ep := "tcp://" + testenv.FreeAddr(t)
+	d, c := startDaemon(t, fmt.Sprintf("workers: {count: 2}\nsupervisor: {circus_endpoint: %q}\n", ep))
+	waitRunning(t, c, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A raw DEALER, as circus.client connects: one JSON frame each way.
+	sock := zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("reloadconfig-test")))
+	defer sock.Close()
+	if err := sock.Dial(ep); err != nil {
+		t.Fatal(err)
+	}
+	call := func(command string) map[string]any {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"id": command, "command": command, "properties": map[string]any{}})
+		if err := sock.Send(zmq4.NewMsg(body)); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := sock.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r map[string]any
+		if err := json.Unmarshal(msg.Frames[len(msg.Frames)-1], &r); err != nil {
+			t.Fatalf("%s: reply is not JSON: %q", command, msg.Frames)
+		}
+		return r
+	}
+	edit := func(old, new string) {
+		t.Helper()
+		b, _ := os.ReadFile(d.cfg.Path)
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("config has no %q", old)
+		}
+		os.WriteFile(d.cfg.Path, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+	}
+
+	edit("count: 2", "count: 3")
+	r := call("reloadconfig")
+	if r["status"] != "ok" || !strings.Contains(fmt.Sprint(r["message"]), "scaled to 3 workers") {
+		t.Fatalf("reloadconfig: %v", r)
+	}
+	waitRunning(t, c, 3)
+
+	edit("count: 3", "count: [")
+	r = call("reloadconfig")
+	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "whisgee.yaml:") || r["errno"] == nil {
+		t.Fatalf("reloadconfig of a broken file: %v; want circus's error shape naming the file", r)
+	}
+	if ws := waitRunning(t, c, 3); len(ws) != 3 {
+		t.Fatalf("a refused reload changed the workers: %d", len(ws))
 	}
 }

@@ -61,6 +61,9 @@ type Daemon struct {
 	stopErr  error
 	done     chan struct{}
 	cfgMu    sync.Mutex // guards cfg.Proxy, which a reload replaces
+	// reloading holds one token: reloads (SIGHUP, the API, circusctl
+	// reloadconfig) run one at a time, each reading the file afresh.
+	reloading chan struct{}
 }
 
 // New checks the config; Start does the work.
@@ -78,7 +81,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if hub == nil {
 		hub = supervisor.NewHub(2000)
 	}
-	return &Daemon{cfg: cfg, opts: opts, hub: hub, done: make(chan struct{})}, nil
+	return &Daemon{cfg: cfg, opts: opts, hub: hub, done: make(chan struct{}), reloading: make(chan struct{}, 1)}, nil
 }
 
 // Hub is the daemon's event bus.

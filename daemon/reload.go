@@ -23,6 +23,14 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	if d.cfg.Path == "" {
 		return "", fmt.Errorf("%w: this stack has no config file to reload", control.ErrUnsupported)
 	}
+	// A reload that arrives while one runs waits its turn, then reads the
+	// file again: two quick SIGHUPs end with the newest file applied.
+	select {
+	case d.reloading <- struct{}{}:
+		defer func() { <-d.reloading }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: another reload is still running; try again when it ends", control.ErrBusy)
+	}
 	next, err := config.Load(d.cfg.Path)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", control.ErrInvalid, err)
@@ -47,7 +55,9 @@ func (d *Daemon) Reload(ctx context.Context) (string, error) {
 	}
 	done := []string{proxyDone}
 	if msg, err := workers.apply(ctx); err != nil {
-		return "", err
+		// The proxy's part stands (it was all or nothing on its own);
+		// say so, so the operator knows what is running.
+		return "", fmt.Errorf("%s; but the workers' part failed: %w", proxyDone, err)
 	} else if msg != "" {
 		done = append(done, msg)
 	}

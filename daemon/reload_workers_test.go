@@ -238,3 +238,41 @@ func TestReloadWithCircusSaysWorkerSettingsAreCircusds(t *testing.T) {
 		t.Fatalf("circus's worker restarted: %+v", after[0])
 	}
 }
+
+// TestReloadsArrivingTogetherRunOneAtATime: a second reload (say a SIGHUP
+// while `ctl reload` rolls the workers) waits for the first, then reads
+// the file again: both succeed, and the workers are restarted once.
+func TestReloadsArrivingTogetherRunOneAtATime(t *testing.T) {
+	s := newReloadStack(t, 2)
+	before := waitRunning(t, s.c, 2)
+	s.edit("GREETING: one", "GREETING: two")
+	type outcome struct {
+		msg string
+		err error
+	}
+	results := make(chan outcome, 2)
+	for range 2 {
+		go func() {
+			res, err := s.reload()
+			results <- outcome{res.Message, err}
+		}()
+	}
+	restarts := 0
+	for range 2 {
+		o := <-results
+		if o.err != nil {
+			t.Fatalf("a reload arriving during another failed: %v", o.err)
+		}
+		if strings.Contains(o.msg, "workers restarted one by one") {
+			restarts++
+		}
+	}
+	if restarts != 1 {
+		t.Errorf("%d reloads restarted the workers, want 1 (the second finds nothing left to change)", restarts)
+	}
+	if got := s.restarted(before); got != "0 1" {
+		t.Fatalf("workers with a new pid: %q, want both", got)
+	}
+	s.wantGreeting("two")
+	s.noFailures()
+}

@@ -33,6 +33,10 @@ type ServeOptions struct {
 	// Config, if set, fills the `options` and `get` replies (command line,
 	// graceful_timeout, stop_signal, working_dir, env).
 	Config *config.Config
+	// Reload, if set, serves `reloadconfig`: circusd re-reads circus.ini
+	// there, so whisgee re-reads whisgee.yaml (the daemon's Reload). It
+	// returns what was applied. Unset, reloadconfig is refused.
+	Reload func(ctx context.Context) (string, error)
 	// Logf, if set, receives one line per failed command.
 	Logf func(format string, args ...any)
 }

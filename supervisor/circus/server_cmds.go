@@ -39,6 +39,9 @@ func (s *Server) dispatch(ctx context.Context, cmd string, props map[string]any)
 		"stop":          s.cmdStop,
 		"signal":        s.cmdSignal,
 	}
+	if s.opts.Reload != nil {
+		handlers["reloadconfig"] = s.cmdReloadConfig
+	}
 	if h, found := handlers[cmd]; found {
 		return h(ctx, props)
 	}
@@ -401,4 +404,15 @@ func toInt(v any) (int, bool) {
 		return i, err == nil
 	}
 	return 0, false
+}
+
+// cmdReloadConfig re-reads whisgee.yaml through the daemon, as circusd's
+// reloadconfig re-reads circus.ini; circusd replies with a bare ok, and
+// whisgee adds what it applied as "message".
+func (s *Server) cmdReloadConfig(ctx context.Context, _ map[string]any) map[string]any {
+	msg, err := s.opts.Reload(ctx)
+	if err != nil {
+		return errorReply(errnoCommand, err.Error())
+	}
+	return ok(map[string]any{"message": msg})
 }
