@@ -14,6 +14,9 @@ import (
 func newProxy(cfg *config.Config, version string, hook proxyctl.HealthHook, notice func(string), logf func(string, ...any)) (proxyctl.Engine, error) {
 	switch cfg.Proxy.Engine {
 	case "builtin":
+		// More Go processors than CPUs: the relay's latency tail comes
+		// from goroutines stranded on preempted threads (see ProcsPerCPU).
+		builtin.RaiseProcs()
 		return builtin.New(cfg, builtin.Options{OnHealth: hook, Logf: logf, Version: version})
 	case "envoy":
 		return envoy.New(envoy.Options{Config: cfg, HealthHook: hook, Log: logfWriter(logf), OnNotice: notice})
