@@ -12,6 +12,13 @@ type Result struct {
 	Outcomes map[string]string
 	// Failed names steps that failed and were skipped or aborted on.
 	Failed []string
+	// SkippedBlocked are the steps the operator chose to skip because
+	// they cannot run (as this user, or on this host), each as
+	// "step: why: fix" like installer.Plan.Blocked.
+	SkippedBlocked []string
+	// Options are the options of the plan that ran (after the choices),
+	// to say how to run the skipped steps later.
+	Options installer.Options
 	// Steps are every step of the plan run, in order, with outcome and
 	// duration, for installer.RenderReport.
 	Steps []installer.StepReport
@@ -20,6 +27,9 @@ type Result struct {
 // Result is how the wizard ended; read it from the final model.
 func (m Model) Result() Result {
 	r := m.result
+	if m.plan != nil {
+		r.Options = m.plan.Options
+	}
 	if m.status == nil {
 		return r
 	}
