@@ -183,12 +183,12 @@ func (m Model) skipBlocked() Model {
 			continue
 		}
 		m.status[i] = statusSkippedNeedsRoot
-		line := s.Name + ": needs root: " + s.NeedsRoot
+		skipped := SkippedStep{Name: s.Name, NeedsRoot: true, Why: "needs root: " + s.NeedsRoot}
 		if s.Blocked != "" {
-			m.status[i], line = statusSkippedBlocked, s.Name+": "+s.Blocked
+			m.status[i], skipped = statusSkippedBlocked, SkippedStep{Name: s.Name, Why: s.Blocked}
 		}
 		m.result.Outcomes[s.Name] = m.status[i]
-		m.result.SkippedBlocked = append(m.result.SkippedBlocked, line)
+		m.result.SkippedBlocked = append(m.result.SkippedBlocked, skipped)
 	}
 	return m
 }
@@ -230,8 +230,8 @@ func (m Model) skippedView() string {
 	}
 	var b strings.Builder
 	b.WriteString(m.st.Warn.Render("Not run, because they cannot run here; to finish them later:") + "\n")
-	for _, line := range m.result.SkippedBlocked {
-		for i, l := range wrapWords(line, max(20, m.width-4)) {
+	for _, skipped := range m.result.SkippedBlocked {
+		for i, l := range wrapWords(skipped.String(), max(20, m.width-4)) {
 			if i > 0 {
 				l = "  " + l // continuation, under the step's text
 			}

@@ -225,8 +225,8 @@ func TestSkipBlockedRunsTheRest(t *testing.T) {
 		t.Errorf("steps ran work: %v (repos is satisfied; the rest are blocked)", ran)
 	}
 	res := m.Result()
-	if len(res.SkippedBlocked) != 4 || res.SkippedBlocked[0] != "packages: needs root: not root, and `sudo -n true` fails here: run as root or with sudo" ||
-		res.SkippedBlocked[1] != "envoy: this host's glibc is 2.28 and Envoy's release binaries need 2.29 or newer" {
+	if len(res.SkippedBlocked) != 4 || res.SkippedBlocked[0] != (SkippedStep{"packages", true, "needs root: not root, and `sudo -n true` fails here: run as root or with sudo"}) ||
+		res.SkippedBlocked[1] != (SkippedStep{"envoy", false, "this host's glibc is 2.28 and Envoy's release binaries need 2.29 or newer"}) {
 		t.Errorf("SkippedBlocked %q", res.SkippedBlocked)
 	}
 	if res.Outcomes["venv"] != statusSkippedNeedsRoot || res.Steps[3].Outcome != statusSkippedNeedsRoot || res.Outcomes["repos"] != "satisfied" {

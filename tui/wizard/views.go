@@ -157,10 +157,13 @@ func (m Model) runView() string {
 		default:
 			mark = m.st.Faint.Render("·")
 		}
-		line := fmt.Sprintf("%s %-9s %s", mark, s.Name, truncate(s.Title, max(20, m.width-14)))
+		// The title gives way to the outcome, which must stay on screen.
+		outcome := ""
 		if st != "" && st != "running" {
-			line += m.st.Muted.Render("  " + st)
+			outcome = "  " + st
 		}
+		line := fmt.Sprintf("%s %-9s %s", mark, s.Name, truncate(s.Title, max(20, m.width-14-len(outcome))))
+		line += m.st.Muted.Render(outcome)
 		b.WriteString(line + "\n")
 		if st == string(installer.OutcomeSkipped) && s.Detail != "" {
 			b.WriteString(m.st.Faint.Render("            "+s.Detail) + "\n")
