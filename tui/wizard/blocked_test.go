@@ -261,3 +261,20 @@ func TestSkipBlockedThenFailure(t *testing.T) {
 		t.Errorf("summary:\n%s", view)
 	}
 }
+
+// TestSkipWhenEveryStepIsBlocked: with nothing left to run, skipping
+// ends at once at the summary, having started nothing.
+func TestSkipWhenEveryStepIsBlocked(t *testing.T) {
+	ran := map[string]int{}
+	plan := blockedPlan(testHost(t, rocky9), ran)
+	plan.Steps = plan.Steps[1:] // all but the satisfied repos step
+	m := newTestModel(t, plan)
+	m, _ = send(m, planMsg{plan: plan})
+	m, cmd := press(t, m, "enter", "right", "enter")
+	if m.phase != phaseDone || cmd != nil || len(ran) != 0 {
+		t.Fatalf("phase %d cmd %v ran %v: want the summary at once", m.phase, cmd, ran)
+	}
+	if res := m.Result(); !res.Ran || len(res.SkippedBlocked) != 4 || !strings.Contains(m.View(), "Not run, because they cannot run here") {
+		t.Errorf("result %+v\n%s", res, m.View())
+	}
+}
