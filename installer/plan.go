@@ -89,6 +89,10 @@ type Step struct {
 	// user lacks the privileges for: why, and the fix, in one line. The
 	// step is not run.
 	NeedsRoot string
+	// RootFix is NeedsRoot's fix alone (FixRunAsRoot, FixUserPaths, or
+	// one that names the step's Instead), for a UI that words it its own
+	// way; NeedsRoot ends with it.
+	RootFix string
 	// ViaSudo is set by Probe when the step's root actions will run
 	// through `sudo -n` (not root, and sudo works without a password).
 	ViaSudo bool

@@ -38,19 +38,19 @@ func (r *Runner) sudoWorks(ctx context.Context) bool {
 	return r.sudoOK
 }
 
-// needsRoot says what stops this user from running s, with the fix, or
-// "" when nothing does. It looks at what is left to do: actions already
-// skipped need nothing.
-func (r *Runner) needsRoot(ctx context.Context, s *Step) string {
+// needsRoot says what stops this user from running s and the fix, or
+// "" twice when nothing does. It looks at what is left to do: actions
+// already skipped need nothing.
+func (r *Runner) needsRoot(ctx context.Context, s *Step) (why, fix string) {
 	if r.IsRoot() || s.Satisfied || s.Blocked != "" {
-		return ""
+		return "", ""
 	}
 	if s.hasRootWork() && !r.sudoWorks(ctx) {
 		fix := FixRunAsRoot
 		if s.Instead != "" {
 			fix += ", or " + s.Instead
 		}
-		return fmt.Sprintf("not root, and `%s true` fails here: %s", strings.Join(r.opts.Sudo, " "), fix)
+		return fmt.Sprintf("not root, and `%s true` fails here", strings.Join(r.opts.Sudo, " ")), fix
 	}
 	for _, path := range s.Writes {
 		dir, err := nearestExisting(path)
@@ -64,9 +64,9 @@ func (r *Runner) needsRoot(ctx context.Context, s *Step) string {
 		if s.Instead != "" {
 			fix = "run as root, or " + s.Instead
 		}
-		return fmt.Sprintf("this user cannot write %s (for %s): %s", dir, path, fix)
+		return fmt.Sprintf("this user cannot write %s (for %s)", dir, path), fix
 	}
-	return ""
+	return "", ""
 }
 
 // hasRootWork reports whether an action left to run needs root.

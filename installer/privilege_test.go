@@ -40,6 +40,9 @@ func TestProbeSaysWhichStepsNeedRoot(t *testing.T) {
 	if want := "not root, and `false true` fails here: " + FixRunAsRoot; todo.NeedsRoot != want {
 		t.Errorf("packages to do: NeedsRoot %q, want %q", todo.NeedsRoot, want)
 	}
+	if todo.RootFix != FixRunAsRoot {
+		t.Errorf("packages to do: RootFix %q, want %q", todo.RootFix, FixRunAsRoot)
+	}
 	if done.NeedsRoot != "" || skipped.NeedsRoot != "" {
 		t.Errorf("satisfied or all-skipped steps need nothing: %q, %q", done.NeedsRoot, skipped.NeedsRoot)
 	}

@@ -122,7 +122,7 @@ func (r *Runner) Probe(ctx context.Context, p *Plan) {
 // ProbeStep runs one step's checks.
 func (r *Runner) ProbeStep(ctx context.Context, s *Step) {
 	s.Probed = true
-	s.Satisfied, s.Detail, s.NeedsRoot, s.ViaSudo = false, "", "", false
+	s.Satisfied, s.Detail, s.NeedsRoot, s.RootFix, s.ViaSudo = false, "", "", "", false
 	if s.Blocked != "" {
 		s.Detail = "blocked"
 		return
@@ -133,7 +133,9 @@ func (r *Runner) ProbeStep(ctx context.Context, s *Step) {
 	for _, a := range s.Actions {
 		a.Skipped, _ = r.anyPass(ctx, a.SkipIf)
 	}
-	s.NeedsRoot = r.needsRoot(ctx, s)
+	if why, fix := r.needsRoot(ctx, s); why != "" {
+		s.NeedsRoot, s.RootFix = why+": "+fix, fix
+	}
 	s.ViaSudo = s.NeedsRoot == "" && !s.Satisfied && !r.IsRoot() && s.hasRootWork() && r.sudoWorks(ctx)
 }
 

@@ -2,6 +2,8 @@ package wizard
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -19,6 +21,7 @@ const (
 	fieldRepo
 	fieldPython
 	fieldVenv
+	fieldConfig
 	fieldWorkers
 	fieldCount
 )
@@ -26,13 +29,14 @@ const (
 var envoySources = []installer.EnvoySource{installer.EnvoyRelease, installer.EnvoyRepo, installer.EnvoySkip}
 
 var envoySourceText = map[installer.EnvoySource]string{
-	installer.EnvoyRelease: "release binary (GitHub, signed)",
-	installer.EnvoyRepo:    "my mirror's .repo",
+	// Short enough for the row to fit 80 columns; the plan says more.
+	installer.EnvoyRelease: "release binary",
+	installer.EnvoyRepo:    "my mirror",
 	installer.EnvoySkip:    "skip (built-in proxy)",
 }
 
-// choices is the form: Envoy source, mirror URL, interpreter, venv path
-// and worker count.
+// choices is the form: Envoy source, mirror URL, interpreter, venv path,
+// config file and worker count.
 type choices struct {
 	st     theme.Styles
 	keys   KeyMap
@@ -40,10 +44,13 @@ type choices struct {
 	source int // index into envoySources
 	inputs [fieldCount]textinput.Model
 	err    string
+	// hints say which choice clears a step the last plan found blocked.
+	hints []string
+	width int // the screen's, to wrap hints
 }
 
 func newChoices(st theme.Styles, keys KeyMap, o installer.Options, defaultPython string) choices {
-	c := choices{st: st, keys: keys}
+	c := choices{st: st, keys: keys, width: 80}
 	for i := range c.inputs {
 		in := textinput.New()
 		in.Prompt = ""
@@ -55,6 +62,7 @@ func newChoices(st theme.Styles, keys KeyMap, o installer.Options, defaultPython
 	c.inputs[fieldRepo].SetValue(o.EnvoyRepo)
 	c.inputs[fieldPython].SetValue(firstNonEmpty(o.Python, defaultPython))
 	c.inputs[fieldVenv].SetValue(firstNonEmpty(o.Venv, "/opt/whisgee/venv"))
+	c.inputs[fieldConfig].SetValue(firstNonEmpty(o.ConfigPath, "/etc/whisgee/whisgee.yaml"))
 	workers := o.Workers
 	if workers == 0 {
 		workers = 4
@@ -87,6 +95,12 @@ func (c *choices) move(delta int) {
 			break
 		}
 	}
+	c.focusOn(c.focus)
+}
+
+// focusOn puts the focus on field f.
+func (c *choices) focusOn(f int) {
+	c.focus = f
 	for i := range c.inputs {
 		c.inputs[i].Blur()
 	}
@@ -146,13 +160,28 @@ func (c choices) apply(o installer.Options) (installer.Options, error) {
 		o.EnvoyRepo = strings.TrimSpace(c.inputs[fieldRepo].Value())
 	}
 	o.Python = strings.TrimSpace(c.inputs[fieldPython].Value())
-	o.Venv = strings.TrimSpace(c.inputs[fieldVenv].Value())
+	o.Venv = expandHome(strings.TrimSpace(c.inputs[fieldVenv].Value()))
+	o.ConfigPath = expandHome(strings.TrimSpace(c.inputs[fieldConfig].Value()))
 	n, err := strconv.Atoi(strings.TrimSpace(c.inputs[fieldWorkers].Value()))
 	if err != nil || n < 1 || n > 1024 {
 		return o, fmt.Errorf("workers: want a number from 1 to 1024, got %q", c.inputs[fieldWorkers].Value())
 	}
 	o.Workers = n
 	return o, nil
+}
+
+// expandHome turns a leading ~/ into this user's home, as a shell would:
+// the fixes suggest ~/whisgee/venv, and the installer wants absolute paths.
+func expandHome(p string) string {
+	rest, ok := strings.CutPrefix(p, "~/")
+	if !ok {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p // the installer says the path is not absolute
+	}
+	return filepath.Join(home, rest)
 }
 
 func (c choices) View() string {
@@ -178,10 +207,21 @@ func (c choices) View() string {
 	rows := []struct {
 		f    int
 		text string
-	}{{fieldRepo, "Mirror .repo URL"}, {fieldPython, "Python"}, {fieldVenv, "Virtualenv"}, {fieldWorkers, "Workers"}}
+	}{{fieldRepo, "Mirror .repo URL"}, {fieldPython, "Python"}, {fieldVenv, "Virtualenv"}, {fieldConfig, "Config file"}, {fieldWorkers, "Workers"}}
 	for _, r := range rows {
 		if c.visible(r.f) {
 			b.WriteString(label(r.f, r.text) + c.inputs[r.f].View() + "\n")
+		}
+	}
+	if len(c.hints) > 0 {
+		b.WriteString("\n" + c.st.Warn.Render("Blocked in the last plan:") + "\n")
+		for _, h := range c.hints {
+			for i, l := range wrapWords(h, max(20, c.width-6)) {
+				if i > 0 {
+					l = "  " + l
+				}
+				b.WriteString(c.st.Warn.Render("  "+l) + "\n")
+			}
 		}
 	}
 	if c.err != "" {

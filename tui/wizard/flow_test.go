@@ -98,7 +98,7 @@ func TestWizardFlow(t *testing.T) {
 
 	at := waitFor(t, out, 0, "Envoy from")
 	keyPress("left") // Envoy: skip (release wraps round to skip)
-	keyPress("enter", "enter", "enter", "enter")
+	keyPress("enter", "enter", "enter", "enter", "enter")
 	at = waitFor(t, out, at, "STEP")
 	at = waitFor(t, out, at, "config")
 	keyPress("enter")

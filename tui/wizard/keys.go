@@ -51,6 +51,9 @@ func (m Model) ShortHelp() []key.Binding {
 	case phasePlan:
 		return []key.Binding{k.Confirm, k.Back, k.Quit}
 	case phaseConfirm:
+		if len(blockedSteps(m.plan)) > 0 {
+			return []key.Binding{k.Left, k.Confirm, k.Back, k.Quit}
+		}
 		return []key.Binding{k.Left, k.Yes, k.No, k.Confirm}
 	case phaseRunning:
 		if m.failure != nil {

@@ -43,15 +43,17 @@ func (m Model) stateText(s *installer.Step) string {
 	case s.Blocked != "":
 		return m.st.Error.Render("blocked")
 	case s.NeedsRoot != "":
-		return m.st.Error.Render("needs root")
+		return m.st.Warn.Render("needs root")
 	case s.Satisfied:
 		return m.st.OK.Render("satisfied")
 	}
 	return m.st.Warn.Render("to do")
 }
 
-// planView is the plan table, its notes and blocked steps.
-func (m Model) planView() string {
+// planView is the plan table and its notes. A step that cannot run has
+// what stops it and the fix on lines of their own under it; compact
+// leaves them out (the blocked confirm lists the fixes itself).
+func (m Model) planView(compact bool) string {
 	var b strings.Builder
 	b.WriteString(m.st.Title.Render("Plan") + "\n")
 	b.WriteString(m.st.TableHeader.Render(fmt.Sprintf("  %-9s %-10s %-4s %s", "STEP", "STATE", "ROOT", "WHAT")) + "\n")
@@ -63,7 +65,14 @@ func (m Model) planView() string {
 		}
 		state := lipgloss.NewStyle().Width(10).Render(m.stateText(s))
 		b.WriteString(fmt.Sprintf("  %-9s %s %-4s %s\n", s.Name, state, root, truncate(s.Title, width)))
-		if s.Satisfied && s.Detail != "" {
+		switch {
+		case compact:
+		case cannotRun(s):
+			b.WriteString(m.detail(blockWhy(s), m.st.Faint))
+			if fix := wizardFix(s); fix != "" {
+				b.WriteString(m.detail("fix: "+fix, m.st.Warn))
+			}
+		case s.Satisfied && s.Detail != "":
 			b.WriteString(m.st.Faint.Render("            "+truncate(s.Detail, width+16)) + "\n")
 		}
 	}
@@ -73,8 +82,15 @@ func (m Model) planView() string {
 	for _, n := range m.plan.Notes {
 		b.WriteString(m.st.Warn.Render("  ! "+n) + "\n")
 	}
-	for _, bl := range m.plan.Blocked() {
-		b.WriteString(m.st.Error.Render("  ✗ "+bl) + "\n")
+	return b.String()
+}
+
+// detail is a step's detail line under the table, wrapped to the screen
+// and indented to the STATE column.
+func (m Model) detail(text string, st lipgloss.Style) string {
+	var b strings.Builder
+	for _, l := range wrapWords(text, max(20, m.width-14)) {
+		b.WriteString(st.Render("            "+l) + "\n")
 	}
 	return b.String()
 }
@@ -87,8 +103,12 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// confirmView asks before anything changes; "No" is focused first.
+// confirmView asks before anything changes; "No" is focused first. When
+// steps cannot run, it is the blocked confirm instead.
 func (m Model) confirmView() string {
+	if blocked := blockedSteps(m.plan); len(blocked) > 0 {
+		return m.blockedConfirmView(blocked)
+	}
 	todo := 0
 	for _, s := range m.plan.Steps {
 		if !s.Satisfied {
@@ -96,12 +116,9 @@ func (m Model) confirmView() string {
 		}
 	}
 	q := fmt.Sprintf("Run the plan? %d of %d steps have work to do.", todo, len(m.plan.Steps))
-	var viaSudo, cannot []string
+	var viaSudo []string
 	for _, s := range m.plan.Steps {
-		switch {
-		case s.NeedsRoot != "":
-			cannot = append(cannot, s.Name)
-		case s.ViaSudo:
+		if s.ViaSudo {
 			viaSudo = append(viaSudo, s.Name)
 		}
 	}
@@ -110,9 +127,6 @@ func (m Model) confirmView() string {
 		q += "\nChanging the system (as root): " + strings.Join(root, ", ") + "."
 	case len(viaSudo) > 0:
 		q += "\nNeeding root, run through `sudo -n`: " + strings.Join(viaSudo, ", ") + "."
-	}
-	if len(cannot) > 0 {
-		q += "\nThis user cannot run " + strings.Join(cannot, ", ") + " (needs root, see the plan): they will fail."
 	}
 	no, yes := m.st.FocusedButton.Render("No"), m.st.Button.Render("Yes")
 	if m.yes {
@@ -136,17 +150,20 @@ func (m Model) runView() string {
 			mark, finished = m.st.OK.Render("✓"), finished+1
 		case string(installer.OutcomeSatisfied):
 			mark, finished = m.st.OK.Render("="), finished+1
-		case string(installer.OutcomeSkipped), "skipped by you":
+		case string(installer.OutcomeSkipped), "skipped by you", statusSkippedNeedsRoot, statusSkippedBlocked:
 			mark, finished = m.st.Warn.Render("-"), finished+1
 		case "failed", "interrupted":
 			mark = m.st.Error.Render("✗")
 		default:
 			mark = m.st.Faint.Render("·")
 		}
-		line := fmt.Sprintf("%s %-9s %s", mark, s.Name, truncate(s.Title, max(20, m.width-14)))
+		// The title gives way to the outcome, which must stay on screen.
+		outcome := ""
 		if st != "" && st != "running" {
-			line += m.st.Muted.Render("  " + st)
+			outcome = "  " + st
 		}
+		line := fmt.Sprintf("%s %-9s %s", mark, s.Name, truncate(s.Title, max(20, m.width-14-len(outcome))))
+		line += m.st.Muted.Render(outcome)
 		b.WriteString(line + "\n")
 		if st == string(installer.OutcomeSkipped) && s.Detail != "" {
 			b.WriteString(m.st.Faint.Render("            "+s.Detail) + "\n")
@@ -192,12 +209,16 @@ func lastN(lines []string, n int) []string {
 	return lines
 }
 
+// doneView is the summary: how the run ended, the steps skipped because
+// they could not run with their fixes, and the log.
 func (m Model) doneView() string {
 	switch {
 	case m.result.Aborted:
 		return m.st.Error.Render("Aborted.") + " Full log: " + m.cfg.LogPath + "\n"
 	case len(m.result.Failed) > 0:
-		return m.st.Warn.Render("Finished, with skipped failures: "+strings.Join(m.result.Failed, ", ")) + ". Full log: " + m.cfg.LogPath + "\n"
+		return m.st.Warn.Render("Finished, with skipped failures: "+strings.Join(m.result.Failed, ", ")) + ". Full log: " + m.cfg.LogPath + "\n" + m.skippedView()
+	case len(m.result.SkippedBlocked) > 0:
+		return m.st.Warn.Render("Finished the rest.") + " Full log: " + m.cfg.LogPath + "\n" + m.skippedView()
 	}
 	return m.st.OK.Render("Done.") + " Full log: " + m.cfg.LogPath + "\n"
 }

@@ -95,6 +95,9 @@ type Model struct {
 	plan    *installer.Plan
 	planErr string
 	yes     bool // confirm dialog focus: false is "No"
+	// blockedAt is the focused button of the confirm when steps cannot
+	// run (blockedBackToChoices first).
+	blockedAt int
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -182,7 +185,7 @@ func New(cfg Config) Model {
 	})
 	if cfg.Unattended && cfg.Plan != nil {
 		m.plan = cfg.Plan
-		m = m.startRun()
+		m = m.startRun(false)
 	}
 	return m
 }
@@ -246,6 +249,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 		m.logView.Width, m.logView.Height = msg.Width-2, max(5, msg.Height-12)
 		m.help.Width = msg.Width
+		m.choices.width = msg.Width
 		return m, nil
 	case lineMsg:
 		m.tail = append(m.tail, string(msg))
@@ -322,6 +326,7 @@ func (m Model) onPlan(msg planMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.plan, m.phase = msg.plan, phasePlan
+	m.choices.hints = nil // the new plan says what is still blocked
 	return m, nil
 }
 
@@ -330,47 +335,66 @@ func (m Model) updatePlan(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch {
 	case !ok:
 	case key.Matches(k, m.keys.Confirm):
-		m.phase, m.yes = phaseConfirm, false
+		m.phase, m.yes, m.blockedAt = phaseConfirm, false, blockedBackToChoices
 	case key.Matches(k, m.keys.Back):
-		m.phase = phaseChoices
+		return m.toChoices(), nil
 	}
 	return m, nil
 }
 
 func (m Model) updateConfirm(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k, ok := msg.(tea.KeyMsg)
+	if ok && len(blockedSteps(m.plan)) > 0 {
+		return m.updateBlockedConfirm(k)
+	}
 	switch {
 	case !ok:
 	case key.Matches(k, m.keys.Left, m.keys.Right, m.keys.Next, m.keys.Prev):
 		m.yes = !m.yes
 	case key.Matches(k, m.keys.Yes), key.Matches(k, m.keys.Confirm) && m.yes:
-		return m.start()
+		return m.start(false)
 	case key.Matches(k, m.keys.No, m.keys.Back), key.Matches(k, m.keys.Confirm):
 		m.phase = phasePlan
 	}
 	return m, nil
 }
 
-// start runs the first step.
-func (m Model) start() (tea.Model, tea.Cmd) {
-	m = m.startRun()
+// start runs the first step; with skipBlocked, the steps that cannot run
+// are skipped, not started.
+func (m Model) start(skipBlocked bool) (tea.Model, tea.Cmd) {
+	m = m.startRun(skipBlocked)
 	if m.phase == phaseDone {
 		return m, nil
 	}
-	return m, tea.Batch(m.runStep(0), m.spinner.Tick)
+	return m, tea.Batch(m.runStep(m.current), m.spinner.Tick)
 }
 
-// startRun moves to running the plan's first step; its Cmd is the
+// startRun moves to running the plan's first step to run; its Cmd is the
 // caller's to return.
-func (m Model) startRun() Model {
+func (m Model) startRun(skipBlocked bool) Model {
 	m.phase, m.result.Ran = phaseRunning, true
 	n := len(m.plan.Steps)
 	m.status, m.took, m.errs = make([]string, n), make([]time.Duration, n), make([]error, n)
-	if n == 0 {
+	if skipBlocked {
+		m = m.skipBlocked()
+	}
+	first := m.nextToRun(0)
+	if first < 0 {
 		m.phase = phaseDone
 		return m
 	}
-	return m.mark(0)
+	return m.mark(first)
+}
+
+// nextToRun is the first step from i on that has not run nor been
+// skipped, or -1.
+func (m Model) nextToRun(i int) int {
+	for ; i < len(m.plan.Steps); i++ {
+		if m.status[i] == "" {
+			return i
+		}
+	}
+	return -1
 }
 
 func (m Model) begin(i int) (tea.Model, tea.Cmd) {
@@ -420,8 +444,8 @@ func (m Model) onStepDone(msg stepDoneMsg) (tea.Model, tea.Cmd) {
 
 // next moves past the current step, or finishes.
 func (m Model) next() (tea.Model, tea.Cmd) {
-	if m.current+1 < len(m.plan.Steps) {
-		return m.begin(m.current + 1)
+	if i := m.nextToRun(m.current + 1); i >= 0 {
+		return m.begin(i)
 	}
 	m.phase, m.failure = phaseDone, nil
 	if m.cfg.Unattended {
@@ -474,11 +498,17 @@ func (m Model) View() string {
 	b.WriteString(m.st.Header.Render(m.cfg.Title) + m.st.Muted.Render("  "+m.cfg.Host.String()) + "\n\n")
 	switch m.phase {
 	case phaseChoices:
-		b.WriteString(m.hostView() + "\n" + m.choices.View())
+		// Back from a blocked plan, the room goes to what to change (the
+		// header still names the host).
+		if len(m.choices.hints) == 0 {
+			b.WriteString(m.hostView() + "\n")
+		}
+		b.WriteString(m.choices.View())
 	case phasePlan:
-		b.WriteString(m.planView())
+		b.WriteString(m.planView(false))
 	case phaseConfirm:
-		b.WriteString(m.planView() + "\n" + m.confirmView())
+		// A blocked confirm lists the fixes itself, under a compact plan.
+		b.WriteString(m.planView(len(blockedSteps(m.plan)) > 0) + "\n" + m.confirmView())
 	case phaseRunning, phaseDone:
 		b.WriteString(m.runView())
 	}
