@@ -21,10 +21,16 @@ import (
 // 16 was no clearly better and cost more context switches.
 const ProcsPerCPU = 4
 
+// MaxRaisedProcs caps the raise. The stranded-queue tail is a small-host
+// problem (few CPUs, shared); on a large host 4x the CPUs would only add
+// idle threads and GC workers (the collector takes a quarter of the
+// processors), so from 8 CPUs up the runtime's default stands.
+const MaxRaisedProcs = 8
+
 var procsOnce sync.Once
 
 // RaiseProcs sets GOMAXPROCS to ProcsPerCPU times the runtime's default,
-// once per process, unless the GOMAXPROCS environment variable is set (an
+// at most MaxRaisedProcs (never below the default), once per process, unless the GOMAXPROCS environment variable is set (an
 // operator's explicit choice wins). It returns the value in force. The
 // daemon calls it when the built-in proxy runs in its process.
 func RaiseProcs() int {
@@ -42,5 +48,6 @@ func raisedProcs(current int, env string) int {
 	if env != "" {
 		return 0
 	}
-	return ProcsPerCPU * max(current, 1)
+	current = max(current, 1)
+	return max(current, min(ProcsPerCPU*current, MaxRaisedProcs))
 }

@@ -14,8 +14,11 @@ func TestRaisedProcsLeavesAnExplicitGOMAXPROCS(t *testing.T) {
 	}{
 		{2, "", 2 * ProcsPerCPU},
 		{1, "", ProcsPerCPU},
-		{0, "", ProcsPerCPU}, // never below one per CPU's worth
-		{2, "2", 0},          // the operator's GOMAXPROCS stands
+		{0, "", ProcsPerCPU},    // never below one per CPU's worth
+		{4, "", MaxRaisedProcs}, // capped
+		{8, "", 8},              // a large host keeps the default
+		{64, "", 64},
+		{2, "2", 0}, // the operator's GOMAXPROCS stands
 		{2, "16", 0},
 	}
 	for _, c := range cases {
@@ -34,8 +37,8 @@ func TestRaiseProcsRaisesOnce(t *testing.T) {
 		procsOnce = sync.Once{}
 	})
 	got := RaiseProcs()
-	if got != before*ProcsPerCPU {
-		t.Fatalf("RaiseProcs() = %d with GOMAXPROCS %d before, want %d", got, before, before*ProcsPerCPU)
+	if want := raisedProcs(before, ""); got != want {
+		t.Fatalf("RaiseProcs() = %d with GOMAXPROCS %d before, want %d", got, before, want)
 	}
 	// A second engine in the same process (a reload) must not multiply again.
 	if again := RaiseProcs(); again != got {
