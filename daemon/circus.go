@@ -110,6 +110,7 @@ func (d *Daemon) serveCircusProtocol(sup supervisor.Supervisor) (func(), error) 
 	if err != nil {
 		return nil, fmt.Errorf("supervisor.circus_endpoint: %w", err)
 	}
+	d.circusSrv = srv
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -135,9 +135,12 @@ func TestCircusctlReloadconfigReloadsWhisgeeYaml(t *testing.T) {
 	if err := sock.Dial(ep); err != nil {
 		t.Fatal(err)
 	}
-	call := func(command string) map[string]any {
+	call := func(command string, props map[string]any) map[string]any {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"id": command, "command": command, "properties": map[string]any{}})
+		if props == nil {
+			props = map[string]any{}
+		}
+		body, _ := json.Marshal(map[string]any{"id": command, "command": command, "properties": props})
 		if err := sock.Send(zmq4.NewMsg(body)); err != nil {
 			t.Fatal(err)
 		}
@@ -160,15 +163,26 @@ func TestCircusctlReloadconfigReloadsWhisgeeYaml(t *testing.T) {
 		os.WriteFile(d.cfg.Path, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
 	}
 
-	edit("count: 2", "count: 3")
-	r := call("reloadconfig")
+	getTimeout := func() any {
+		t.Helper()
+		r := call("get", map[string]any{"name": "web", "keys": []string{"graceful_timeout"}})
+		opts, _ := r["options"].(map[string]any)
+		return opts["graceful_timeout"]
+	}
+	was := getTimeout()
+	edit("count: 2", "count: 3, graceful_timeout: 7s")
+	r := call("reloadconfig", nil)
 	if r["status"] != "ok" || !strings.Contains(fmt.Sprint(r["message"]), "scaled to 3 workers") {
 		t.Fatalf("reloadconfig: %v", r)
 	}
 	waitRunning(t, c, 3)
+	// circusctl get shows the reloaded settings, as circusd's would.
+	if now := getTimeout(); now != 7.0 {
+		t.Errorf("graceful_timeout after reloadconfig: %v (was %v), want 7", now, was)
+	}
 
 	edit("count: 3", "count: [")
-	r = call("reloadconfig")
+	r = call("reloadconfig", nil)
 	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "whisgee.yaml:") || r["errno"] == nil {
 		t.Fatalf("reloadconfig of a broken file: %v; want circus's error shape naming the file", r)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/whisgee/whisgee/control"
 	"github.com/whisgee/whisgee/proxyctl"
 	"github.com/whisgee/whisgee/supervisor"
+	"github.com/whisgee/whisgee/supervisor/circus"
 )
 
 // Options configure a Daemon.
@@ -64,6 +65,9 @@ type Daemon struct {
 	// reloading holds one token: reloads (SIGHUP, the API, circusctl
 	// reloadconfig) run one at a time, each reading the file afresh.
 	reloading chan struct{}
+	// circusSrv is the circus endpoint, when supervisor.circus_endpoint
+	// is set; a reload tells it the new worker settings.
+	circusSrv *circus.Server
 }
 
 // New checks the config; Start does the work.

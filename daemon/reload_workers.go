@@ -65,10 +65,27 @@ func (r *workerReload) apply(ctx context.Context) (string, error) {
 	if r.facts != nil && len(c.Respawn) > 0 {
 		r.d.setFacts(*r.facts)
 	}
+	if !c.Empty() {
+		r.d.noteWorkerSettings(r.next)
+	}
 	if c.Empty() {
 		return "", nil
 	}
 	return c.String(), nil
+}
+
+// noteWorkerSettings shows the worker settings a reload applied in the
+// circus endpoint's options and get replies. The daemon's own cfg keeps
+// its start-up worker settings: the supervisor holds what runs.
+func (d *Daemon) noteWorkerSettings(next *config.Config) {
+	if d.circusSrv == nil {
+		return
+	}
+	d.cfgMu.Lock()
+	c := *d.cfg
+	d.cfgMu.Unlock()
+	c.App, c.Workers = next.App, next.Workers
+	d.circusSrv.SetConfig(&c)
 }
 
 // setFacts records what the checks found about the running app.

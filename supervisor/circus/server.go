@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -69,7 +70,14 @@ type Server struct {
 	// arbiter does; a second one is refused with circus's ConflictError.
 	actionMu sync.Mutex
 	action   string
+	// cfg fills the options and get replies; SetConfig replaces it after
+	// a reload.
+	cfg atomic.Pointer[config.Config]
 }
+
+// SetConfig makes the options and get replies show cfg from now on (the
+// daemon calls it when a reload changed the worker settings).
+func (s *Server) SetConfig(cfg *config.Config) { s.cfg.Store(cfg) }
 
 // Serve binds the control endpoint and its pubsub endpoint and answers
 // commands until ctx ends. It returns an error only when it cannot bind.
@@ -103,6 +111,7 @@ func Listen(endpoint string, sup supervisor.Supervisor, opts ServeOptions) (*Ser
 	}
 	quiet := zmq4.WithLogger(log.New(io.Discard, "", 0))
 	s := &Server{sup: sup, opts: opts, started: time.Now()}
+	s.cfg.Store(opts.Config)
 	var err error
 	if s.router, s.endpoint, err = bind(zmq4.NewRouter(context.Background(), quiet), endpoint); err != nil {
 		return nil, err

@@ -271,7 +271,7 @@ func (s *Server) watcherOptions(name string, numprocesses int) map[string]any {
 		"stdout_stream_conf": map[string]any{}, "stop_children": false, "stop_signal": int(syscall.SIGINT),
 		"uid": nil, "use_sockets": true, "warmup_delay": 0, "working_dir": "",
 	}
-	if cfg := s.opts.Config; cfg != nil {
+	if cfg := s.cfg.Load(); cfg != nil {
 		o["cmd"] = watcherCommand(cfg, name, "")
 		o["working_dir"] = cfg.App.Dir
 		o["graceful_timeout"] = cfg.Workers.GracefulTimeout.Seconds()
