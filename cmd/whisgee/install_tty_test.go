@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,48 +11,6 @@ import (
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/internal/testenv"
 )
-
-// recordExitFlag makes the test binary a wrapper that runs a command on
-// its terminal and writes the command's exit status to a file: tmux may
-// close a dead pane before it knows the status (see exitStatus), and a
-// failing run must be told from a good one.
-const recordExitFlag = "-whisgee-record-exit"
-
-// maybeRecordExit is the wrapper: TEST-BINARY -whisgee-record-exit FILE
-// ARGV... runs ARGV with this terminal and writes its status to FILE.
-func maybeRecordExit() {
-	if len(os.Args) < 4 || os.Args[1] != recordExitFlag {
-		return
-	}
-	cmd := exec.Command(os.Args[3], os.Args[4:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	code := 127 // could not start
-	if err := cmd.Run(); cmd.ProcessState != nil {
-		code = cmd.ProcessState.ExitCode()
-	} else {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.WriteFile(os.Args[2], []byte(strconv.Itoa(code)), 0o644)
-	os.Exit(code)
-}
-
-// startRecorded runs argv in a terminal as startTmux does, through the
-// wrapper; the returned func waits for the end and returns the status.
-func startRecorded(t *testing.T, w, h int, env []string, argv ...string) (*tmuxTerm, func(time.Duration) int) {
-	t.Helper()
-	status := filepath.Join(shortDir(t), "status")
-	tm := startTmux(t, w, h, env, append([]string{os.Args[0], recordExitFlag, status}, argv...)...)
-	return tm, func(timeout time.Duration) int {
-		t.Helper()
-		tm.exitStatus(timeout)
-		data, err := os.ReadFile(status)
-		if err != nil {
-			t.Fatalf("no exit status recorded: %v\n%s", err, tm.screen(false))
-		}
-		code, _ := strconv.Atoi(string(data))
-		return code
-	}
-}
 
 // venvInstallArgs are `whisgee install --yes` arguments whose steps really
 // run here: the venv step (python3 -m venv, pip offline from a wheelhouse
