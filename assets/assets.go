@@ -29,13 +29,7 @@ func EnvoyReleaseKey() []byte { return mustRead("envoy/releases.asc") }
 // File returns an embedded file by its path under assets/.
 func File(name string) ([]byte, error) { return files.ReadFile(name) }
 
-func mustRead(name string) []byte {
-	b, err := files.ReadFile(name)
-	if err != nil {
-		panic("assets: " + name + " missing from the binary: " + err.Error())
-	}
-	return b
-}
+func mustRead(name string) []byte { return mustReadFrom(files, name) }
 
 // WriteFile writes data to dir/name with the given mode unless the file
 // already holds exactly data, and returns its path.
