@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"install":        {"set this host up for a stack: repos, packages, Envoy, venv, config (--dry-run shows the plan)", runInstall},
 		"bootstrap":      {"the install plan as an interactive wizard", runBootstrap},
 		"circus":         {"circus.ini from whisgee.yaml (render) and back (import)", runCircus},
+		"prometheus":     {"alerting rules, a Grafana dashboard, and scrape targets from an Ansible inventory", runPrometheus},
 		"bench-upstream": {"", runBenchUpstream}, // hidden: the proxy benchmark's workers
 	}
 }
