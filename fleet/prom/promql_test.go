@@ -27,30 +27,7 @@ type served map[string]map[string]map[string]bool // metric -> label -> values
 // servedMetrics renders a real admin output and the worker families.
 func servedMetrics(t *testing.T) served {
 	t.Helper()
-	var c stats.Counters
-	w := stats.NewWindow(1, time.Second)
-	for i, status := range []int{200, 200, 404, 503, 101} {
-		c.Begin()
-		c.End(status, time.Duration(i+1)*time.Millisecond, 100, 200)
-	}
-	s := &stats.Snapshot{
-		Engine:    "builtin",
-		Time:      time.Unix(1700000100, 0),
-		StartedAt: time.Unix(1700000000, 0),
-		Listeners: []stats.Endpoint{{Name: "http"}, {Name: "https"}},
-		Cluster:   stats.Endpoint{Name: "wsgi"},
-		Hosts: []stats.Host{
-			{Endpoint: stats.Endpoint{Name: "worker-0", Address: "/run/w0.sock"}, WorkerID: 0, Health: stats.HealthHealthy},
-			{Endpoint: stats.Endpoint{Name: "worker-1", Address: "/run/w1.sock"}, WorkerID: 1, Health: stats.HealthUnhealthy},
-		},
-	}
-	for i := range s.Listeners {
-		c.Fill(&s.Listeners[i], w)
-	}
-	c.Fill(&s.Cluster, w)
-	text := admin.Prometheus(s, nil)
-	workers := []metric.Worker{{ID: 0, Name: "worker-0", State: "running", Up: true, Exited: true, LastExitCode: 1}}
-	text = metric.AppendWorkers(text, workerStates(), workers)
+	text := adminOutput()
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
@@ -98,6 +75,31 @@ func workerStates() []string {
 		out = append(out, string(s))
 	}
 	return out
+}
+
+// adminOutput is what the admin endpoint serves for a proxy with both
+// listeners and two workers, plus the worker families.
+func adminOutput() []byte {
+	var c stats.Counters
+	w := stats.NewWindow(1, time.Second)
+	for i, status := range []int{200, 200, 404, 503, 101} {
+		c.Begin()
+		c.End(status, time.Duration(i+1)*time.Millisecond, 100, 200)
+	}
+	s := &stats.Snapshot{
+		Engine: "builtin", Time: time.Now(), StartedAt: time.Now().Add(-time.Minute),
+		Listeners: []stats.Endpoint{{Name: "http"}, {Name: "https"}},
+		Cluster:   stats.Endpoint{Name: "wsgi"},
+		Hosts:     []stats.Host{{Endpoint: stats.Endpoint{Name: "worker-0", Address: "/run/w0.sock"}, Health: stats.HealthHealthy}},
+	}
+	for i := range s.Listeners {
+		c.Fill(&s.Listeners[i], w)
+	}
+	c.Fill(&s.Cluster, w)
+	workers := []metric.Worker{
+		{ID: 0, Name: "worker-0", State: "running", Up: true, Restarts: 1, CPUSeconds: 2, ResidentBytes: 30 << 20, Exited: true, LastExitCode: -15},
+	}
+	return metric.AppendWorkers(admin.Prometheus(s, nil), workerStates(), workers)
 }
 
 // selector is one metric selector of an expression: name{matchers}.
