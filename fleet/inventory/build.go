@@ -45,13 +45,13 @@ type builder struct {
 	groupBy  map[string]*group
 	hosts    []*host
 	hostBy   map[string]*host
-	budget   int // hosts still allowed (maxHosts)
+	budget   int // host names still allowed (maxNames)
 	edges    int
 	warnings []string
 }
 
 func newBuilder(file string) *builder {
-	b := &builder{file: file, groupBy: map[string]*group{}, hostBy: map[string]*host{}, budget: maxHosts}
+	b := &builder{file: file, groupBy: map[string]*group{}, hostBy: map[string]*host{}, budget: maxNames}
 	all, _ := b.addGroup("all")
 	ungrouped, _ := b.addGroup("ungrouped")
 	b.addChild(all, ungrouped)

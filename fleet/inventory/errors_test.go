@@ -159,19 +159,30 @@ func TestHostRangesExpandAsAnsibleDoes(t *testing.T) {
 		"10.0.[1:2].5":           "10.0.1.5 10.0.2.5",
 		"plain":                  "plain",
 	} {
-		budget := maxHosts
+		budget := maxNames
 		names, _, err := expandHostPattern(pattern, &budget)
 		if err != nil || strings.Join(names, " ") != want {
 			t.Errorf("%s: %q, %v; want %s", pattern, names, err, want)
 		}
 	}
-	budget := maxHosts
+	budget := maxNames
 	if _, _, err := expandHostPattern("h[0:999999999]", &budget); err == nil || !strings.Contains(err.Error(), "more than") {
-		t.Errorf("a billion hosts: %v; want the host limit", err)
+		t.Errorf("a billion hosts: %v; want the names limit", err)
 	}
 	budget = maxHosts
-	if _, _, err := expandHostPattern("h[0:999]-[0:999]", &budget); err == nil {
-		t.Error("a million hosts through two ranges: no error")
+	if _, _, err := expandHostPattern("h[0:9999]-[0:999]", &budget); err == nil {
+		t.Error("ten million hosts through two ranges: no error")
+	}
+	// The same host named again and again is one host.
+	var many strings.Builder
+	for i := 0; i < 3*maxHosts/2; i++ {
+		many.WriteString("web1\n")
+	}
+	if inv, err := Parse("many.ini", []byte(many.String())); err != nil || len(inv.Hosts()) != 1 {
+		t.Errorf("150000 lines naming web1: %v", err)
+	}
+	if _, err := Parse("big.ini", []byte("h[0:60000]\ng[0:60000]\n")); err == nil || !strings.Contains(err.Error(), "more than 100000 hosts") || !strings.Contains(err.Error(), "big.ini:2:") {
+		t.Errorf("120002 distinct hosts: %v; want the host limit at line 2", err)
 	}
 }
 

@@ -65,15 +65,23 @@ func parseAddress(s string) (host string, port int, ok bool) {
 	return "", 0, false
 }
 
-// maxHosts bounds how many hosts one inventory may name, so that a range
-// like h[0:999999999] is an error rather than all of the machine's memory.
-const maxHosts = 100000
+// maxHosts bounds how many hosts one inventory may hold, and maxNames how
+// many names its host lines may expand to in all (a host named twice
+// counts twice), so that a range like h[0:999999999] is an error rather
+// than all of the machine's memory.
+const (
+	maxHosts = 100000
+	maxNames = 10 * maxHosts
+)
 
-var errTooManyHosts = fmt.Errorf("host ranges expand to more than %d hosts", maxHosts)
+var (
+	errTooManyHosts = fmt.Errorf("more than %d hosts", maxHosts)
+	errTooManyNames = fmt.Errorf("host ranges expand to more than %d names", maxNames)
+)
 
 // expandHostPattern is Ansible's _expand_hostpattern: the host names a
 // pattern such as web[01:50].example.com:2222 stands for, and its port
-// (-1 when none is given).
+// (-1 when none is given). budget is the names still allowed (maxNames).
 func expandHostPattern(pattern string, budget *int) ([]string, int, error) {
 	host, port, ok := parseAddress(pattern)
 	if !ok {
@@ -81,7 +89,7 @@ func expandHostPattern(pattern string, budget *int) ([]string, int, error) {
 	}
 	if !strings.Contains(host, "[") {
 		if *budget--; *budget < 0 {
-			return nil, 0, errTooManyHosts
+			return nil, 0, errTooManyNames
 		}
 		return []string{host}, port, nil
 	}
@@ -141,7 +149,7 @@ func expandRange(line string, out *[]string, budget *int) error {
 			continue
 		}
 		if *budget--; *budget < 0 {
-			return errTooManyHosts
+			return errTooManyNames
 		}
 		*out = append(*out, name)
 	}
@@ -179,8 +187,8 @@ func rangeItems(beg, end string, step int) ([]string, error) {
 	} else if step < 0 && e+1 < b {
 		n = (b - (e + 1) - step - 1) / -step
 	}
-	if n > maxHosts {
-		return nil, errTooManyHosts
+	if n > maxNames {
+		return nil, errTooManyNames
 	}
 	seq := make([]string, 0, n)
 	for i := 0; i < n; i++ {
