@@ -169,7 +169,7 @@ func TestHostRangesExpandAsAnsibleDoes(t *testing.T) {
 	if _, _, err := expandHostPattern("h[0:999999999]", &budget); err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Errorf("a billion hosts: %v; want the names limit", err)
 	}
-	budget = maxHosts
+	budget = maxNames
 	if _, _, err := expandHostPattern("h[0:9999]-[0:999]", &budget); err == nil {
 		t.Error("ten million hosts through two ranges: no error")
 	}
