@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,5 +58,45 @@ func TestCloseLeavesAFileThatReplacedAWorkersSocket(t *testing.T) {
 	st.sup.Close(context.Background())
 	if b, err := os.ReadFile(w.Socket); err != nil || string(b) != "someone else's" {
 		t.Fatalf("close removed or changed a file that was not its socket: %q %v", b, err)
+	}
+}
+
+func TestWorkerOutputIsNeverAppendedThroughASymlinkInTheLogDir(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const printing = `cmd: [python3, -c, "import socket, time; s = socket.socket(fileno=3)\nfor i in range(100000): print('line', i, flush=True); time.sleep(0.02)"]`
+	st := newStack(t, "workers:\n  count: 2\n  "+printing+"\n")
+	st.waitFor("2 workers", allRunning(2))
+	logs := filepath.Join(st.dir, "logs")
+	if err := os.Mkdir(logs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(logs, "worker-0.log")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.sup.Reconfigure(context.Background(), st.next("workers:\n  count: 2\n  log_dir: logs\n  "+printing+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	// worker-1 logs into its own file; by then worker-0 tried its link.
+	st.waitFor("lines in logs/worker-1.log", func([]Worker) bool {
+		b, _ := os.ReadFile(filepath.Join(logs, "worker-1.log"))
+		return strings.Count(string(b), " stdout line ") >= 5
+	})
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Fatalf("worker output was appended through the symlink: %q", b)
+	}
+}
+
+func TestALogDirOtherUsersMayWriteIsRefused(t *testing.T) {
+	st := newStack(t, "workers: {count: 1}\n")
+	st.waitFor("1 worker", allRunning(1))
+	logs := filepath.Join(st.dir, "logs")
+	os.Mkdir(logs, 0o777)
+	os.Chmod(logs, 0o777)
+	_, err := st.sup.Reconfigure(context.Background(), st.next("workers:\n  count: 1\n  log_dir: logs\n"))
+	if err == nil || !strings.Contains(err.Error(), "workers.log_dir: "+logs+" is writable by other users") {
+		t.Fatalf("reload onto a 0777 log dir: %v", err)
 	}
 }
