@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/internal/safefs"
 )
 
 // claimDirs makes sure the directories this stack keeps fixed-name files
-// in (run_dir; Envoy's config_dir when it lies elsewhere) are this user's
+// in (run_dir; Envoy's config_dir) are this user's
 // alone, and locks each for the daemon's life, before anything is written
 // there: a second daemon pointed at one of them refuses at once, naming
 // the stack that holds it, instead of replacing that stack's worker
@@ -41,18 +40,15 @@ func claimDirs(cfg *config.Config) (release func(), err error) {
 type stackDir struct{ key, path string }
 
 // stackDirs lists run_dir, then the other directories whose fixed file
-// names two stacks would fight over.
+// names two stacks would fight over: Envoy's config_dir (its EDS file
+// routes the traffic), locked even inside run_dir, since another stack's
+// config could name that very directory.
 func stackDirs(cfg *config.Config) []stackDir {
 	dirs := []stackDir{{"run_dir", cfg.RunDir}}
-	if cfg.Proxy.Engine == "envoy" && !within(cfg.Proxy.Envoy.ConfigDir, cfg.RunDir) {
+	if cfg.Proxy.Engine == "envoy" && filepath.Clean(cfg.Proxy.Envoy.ConfigDir) != filepath.Clean(cfg.RunDir) {
 		dirs = append(dirs, stackDir{"proxy.envoy.config_dir", cfg.Proxy.Envoy.ConfigDir})
 	}
 	return dirs
-}
-
-func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // inUse words a lock held by another daemon.

@@ -36,6 +36,16 @@ func TestTwoStacksNeverShareARunDirOrAnEnvoyConfigDir(t *testing.T) {
 			t.Errorf("%q: %v; want one line saying %q", c.yaml, err, c.want)
 		}
 	}
+	// A config_dir inside another stack's run_dir is that stack's too.
+	inside := parse(t, dir, "control: {socket: b/ctl.sock}\nproxy: {engine: envoy, envoy: {config_dir: c/envoy}}\n")
+	third, err := claimDirs(parse(t, dir, "control: {socket: c/ctl.sock}\nproxy: {engine: envoy}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := claimDirs(inside); err == nil || !strings.Contains(err.Error(), "proxy.envoy.config_dir "+filepath.Join(dir, "c", "envoy")+" is in use") {
+		t.Errorf("a config_dir inside another stack's run_dir: %v", err)
+	}
+	third()
 	// A second stack with its own directories is fine alongside.
 	own, err := claimDirs(parse(t, dir, "control: {socket: c/ctl.sock}\nproxy: {engine: envoy}\n"))
 	if err != nil {
