@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/whisgee/whisgee/internal/testenv"
 )
 
 // hostileImage is an image root whose symlinks point out of it: absolute
@@ -164,7 +162,9 @@ func TestTheWalkResolvesAsOpenat2Does(t *testing.T) {
 	}
 	defer r.Close()
 	if r.walk {
-		testenv.Missing(t, "openat2 (Linux 5.6+)", "run the tests on a newer kernel")
+		// Not a tool to install: the kernel (or its seccomp filter) has
+		// no openat2, and the walk is all there is to test.
+		t.Skip("this kernel has no openat2 to compare the walk with")
 	}
 	os.MkdirAll(filepath.Join(root, "tmp/victim/sub"), 0o755)
 	os.Symlink("../..", filepath.Join(root, "tmp/victim/sub/up"))
