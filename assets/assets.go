@@ -1,13 +1,16 @@
 // Package assets holds the files whisgee ships inside its binary: the
 // Python worker runner, the demo WSGI app, the Envoy release key, and
-// templates for the engines' configs. WriteRunner puts the runner where a worker can execute it.
+// templates for the engines' configs. WriteFile puts one where a process can read it.
 package assets
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/whisgee/whisgee/internal/safefs"
 )
 
 //go:embed runner/whisgee_runner.py demo/demoapp.py envoy/releases.asc
@@ -31,22 +34,21 @@ func File(name string) ([]byte, error) { return files.ReadFile(name) }
 
 func mustRead(name string) []byte { return mustReadFrom(files, name) }
 
-// WriteFile writes data to dir/name with the given mode unless the file
-// already holds exactly data, and returns its path.
+// WriteFile writes data to dir/name with the given mode unless a regular
+// file there already holds exactly data, and returns its path. dir is made
+// (0755) if missing and refused if another user could change it; the file
+// is written aside and renamed (safefs.WriteFile), never through a symlink.
 func WriteFile(dir, name string, data []byte, mode os.FileMode) (string, error) {
+	if err := safefs.EnsureDir(dir, safefs.Policy{Mode: 0o755}); err != nil {
+		return "", fmt.Errorf("assets: %w", err)
+	}
 	path := filepath.Join(dir, name)
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-		return path, nil
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == mode.Perm() {
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+			return path, nil
+		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("assets: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return "", fmt.Errorf("assets: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if _, err := safefs.WriteFile(dir, name, data, mode); err != nil {
 		return "", fmt.Errorf("assets: %w", err)
 	}
 	return path, nil

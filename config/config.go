@@ -190,9 +190,10 @@ type Envoy struct {
 
 // Control is the daemon's control API.
 type Control struct {
-	// Socket is the Unix socket (mode 0600) of the control API.
+	// Socket is the Unix socket (mode 0600) of the control API, in a
+	// directory only this user may change (whisgee creates it 0700).
 	// If empty, /run/whisgee/control.sock when root, else
-	// $XDG_RUNTIME_DIR/whisgee/control.sock (or /tmp/whisgee-UID/control.sock).
+	// $XDG_RUNTIME_DIR/whisgee/control.sock, else ~/.whisgee/control.sock.
 	Socket string `yaml:"socket"`
 }
 

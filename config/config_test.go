@@ -214,3 +214,32 @@ func TestEnvoyDefaultsAndLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultControlSocketIsNeverAPredictableNameInSharedTmp(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, c := range []struct {
+		name string
+		euid int
+		env  map[string]string
+		want string
+	}{
+		{"root", 0, nil, "/run/whisgee/control.sock"},
+		{"a session", 1000, map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/u"}, "/run/user/1000/whisgee/control.sock"},
+		{"cron, su, User= units", 1000, map[string]string{"HOME": "/home/u"}, "/home/u/.whisgee/control.sock"},
+		{"a relative runtime dir", 1000, map[string]string{"XDG_RUNTIME_DIR": "run", "HOME": "/home/u"}, "/home/u/.whisgee/control.sock"},
+	} {
+		got, err := defaultControlSocket(c.euid, env(c.env))
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
+		}
+		if strings.HasPrefix(got, os.TempDir()) {
+			t.Errorf("%s: %s is in the shared temp dir", c.name, got)
+		}
+	}
+	for _, home := range []string{"", "relative/home", "/" + strings.Repeat("h", 100)} {
+		_, err := defaultControlSocket(1000, env(map[string]string{"HOME": home}))
+		if err == nil || !strings.Contains(err.Error(), "set control.socket") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("HOME %q: %v; want one line saying to set control.socket", home, err)
+		}
+	}
+}

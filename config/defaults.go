@@ -212,7 +212,11 @@ func (c *Config) complete(file string, lines map[string]int) error {
 
 	// control and run dir
 	if c.Control.Socket == "" {
-		c.Control.Socket = DefaultControlSocket()
+		sock, err := DefaultControlSocket()
+		if err != nil {
+			return bad("control.socket", "%v", err)
+		}
+		c.Control.Socket = sock
 	}
 	c.Control.Socket = abs(c.Control.Socket)
 	if len(c.Control.Socket) > 100 {
@@ -238,15 +242,32 @@ func (c *Config) complete(file string, lines map[string]int) error {
 }
 
 // DefaultControlSocket is where the daemon listens when the config names no
-// socket: /run/whisgee for root, else the user's runtime directory.
-func DefaultControlSocket() string {
-	if os.Geteuid() == 0 {
-		return "/run/whisgee/control.sock"
+// socket: /run/whisgee for root, else the user's runtime directory, else a
+// directory in the user's home (~/.whisgee). Never a predictable name in a
+// shared /tmp: another user could create it first.
+func DefaultControlSocket() (string, error) {
+	return defaultControlSocket(os.Geteuid(), os.Getenv)
+}
+
+func defaultControlSocket(euid int, getenv func(string) string) (string, error) {
+	if euid == 0 {
+		return "/run/whisgee/control.sock", nil
 	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "whisgee", "control.sock")
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
+		if p := filepath.Join(d, "whisgee", "control.sock"); len(p) <= 100 {
+			return p, nil
+		}
 	}
-	return filepath.Join(os.TempDir(), "whisgee-"+strconv.Itoa(os.Getuid()), "control.sock")
+	home := getenv("HOME")
+	fix := "set control.socket in whisgee.yaml to a path in a directory of your own, or set XDG_RUNTIME_DIR"
+	if home == "" || !filepath.IsAbs(home) {
+		return "", fmt.Errorf("no default: XDG_RUNTIME_DIR is not set and HOME (%q) is not an absolute path; %s", home, fix)
+	}
+	p := filepath.Join(home, ".whisgee", "control.sock")
+	if len(p) > 100 {
+		return "", fmt.Errorf("no default: %s would be %d bytes, over the 100 a Unix socket allows; %s", p, len(p), fix)
+	}
+	return p, nil
 }
 
 // ParseSignal accepts INT, SIGINT, int, 2 and the like.

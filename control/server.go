@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/supervisor"
 )
 
@@ -319,10 +320,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 // Listen opens the control socket at path with mode 0600, in a directory
-// it creates with mode 0700. A socket file nobody answers on (left by a
-// crash) is taken over; one a live daemon answers on is refused.
+// only this user may change: created 0700 if missing, refused in one line
+// if someone else made it (safefs.EnsureDir). The socket is bound under
+// umask 077, so no other user can connect between bind and chmod. A socket
+// file nobody answers on (left by a crash) is taken over; one a live
+// daemon answers on is refused.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := safefs.EnsureDir(filepath.Dir(path), safefs.Private); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
 	if _, err := os.Lstat(path); err == nil {
@@ -336,12 +340,8 @@ func Listen(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("remove stale control socket: %w", err)
 		}
 	}
-	l, err := net.Listen("unix", path)
+	l, err := safefs.ListenUnix(path, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	return l, nil

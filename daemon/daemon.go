@@ -23,6 +23,7 @@ import (
 	"github.com/whisgee/whisgee/assets"
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/control"
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/proxyctl"
 	"github.com/whisgee/whisgee/supervisor"
 	"github.com/whisgee/whisgee/supervisor/circus"
@@ -50,6 +51,7 @@ type Daemon struct {
 	proxy   proxyctl.Engine
 	sup     supervisor.Supervisor
 	closer  func(context.Context) error // stops the supervisor
+	unlock  func()                      // releases the run directory's lock
 	ctl     net.Listener
 	srv     *http.Server
 	traffic *traffic
@@ -91,15 +93,15 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 // Hub is the daemon's event bus.
 func (d *Daemon) Hub() *supervisor.Hub { return d.hub }
 
-// Start brings the stack up: the control socket first (so a second daemon
-// on the same socket refuses before touching anything), then checks of the
-// app, the proxy's listeners, the workers and the control API. It returns
-// once the workers are spawned and the proxy accepts connections. On error
+// Start brings the stack up: the run directory first (checked to be this
+// user's alone and locked, so a second daemon on it refuses before
+// touching anything), the control socket, then checks of the app, the
+// proxy's listeners, the workers and the control API. It returns once the
+// workers are spawned and the proxy accepts connections. On error
 // everything started is stopped again.
 func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.started = time.Now()
-	d.ctl, err = control.Listen(d.cfg.Control.Socket)
-	if err != nil {
+	if d.unlock, err = claimDirs(d.cfg); err != nil {
 		return err
 	}
 	var undo []func()
@@ -110,14 +112,16 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	undo = append(undo, func() { d.ctl.Close(); os.Remove(d.cfg.Control.Socket) })
-
-	if err := os.MkdirAll(d.cfg.RunDir, 0o700); err != nil {
-		return fmt.Errorf("run_dir %s: %w", d.cfg.RunDir, err)
-	}
-	runner, err := assets.WriteFile(d.cfg.RunDir, "whisgee_runner.py", assets.Runner(), 0o644)
+	undo = append(undo, d.unlock)
+	d.ctl, err = control.Listen(d.cfg.Control.Socket)
 	if err != nil {
 		return err
+	}
+	undo = append(undo, func() { d.ctl.Close(); os.Remove(d.cfg.Control.Socket) })
+
+	runner, err := safefs.WriteFile(d.cfg.RunDir, "whisgee_runner.py", assets.Runner(), 0o644)
+	if err != nil {
+		return fmt.Errorf("run_dir: %w", err)
 	}
 	undo = append(undo, func() { os.Remove(runner) })
 	// With circus, circusd runs the workers from its own circus.ini.
@@ -257,6 +261,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 			os.Remove(d.cfg.Control.Socket)
 		}
 		os.Remove(d.cfg.RunDir + "/whisgee_runner.py")
+		if d.unlock != nil {
+			d.unlock() // last: the run directory is free for the next daemon
+		}
 		d.stopErr = errors.Join(errs...)
 	})
 	return d.stopErr

@@ -209,7 +209,7 @@ func installEnvoyRelease(ctx context.Context, r *Runner, o *Options, out io.Writ
 		return fmt.Errorf("%s reports version %s, not %s: refusing to install", name, build.Version, version)
 	}
 	fmt.Fprintf(out, "envoy --version: %s/%s/%s/%s/%s\n", build.SHA, build.Version, build.Status, build.Mode, build.SSL)
-	return r.InstallFile(ctx, tmp, o.under(o.EnvoyBinary), 0o755, out)
+	return o.installTarget(ctx, r, tmp, o.EnvoyBinary, 0o755, out)
 }
 
 // limitWriter fails once more than n bytes are written.

@@ -22,16 +22,22 @@ func (r *Runner) WriteFile(ctx context.Context, path string, data []byte, mode o
 		fmt.Fprintf(out, "%s is up to date\n", path)
 		return nil
 	}
+	return r.staged(filepath.Base(path), data, mode, func(src string) error { return r.InstallFile(ctx, src, path, mode, out) })
+}
+
+// staged writes data to a file called name in a fresh private temp dir
+// and hands its path to install.
+func (r *Runner) staged(name string, data []byte, mode os.FileMode, install func(src string) error) error {
 	dir, err := os.MkdirTemp("", "whisgee-write")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, filepath.Base(path))
+	tmp := filepath.Join(dir, name)
 	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return err
 	}
-	return r.InstallFile(ctx, tmp, path, mode, out)
+	return install(tmp)
 }
 
 // InstallFile moves src to dst with mode: a rename through a temp file in
@@ -45,6 +51,11 @@ func (r *Runner) InstallFile(ctx context.Context, src, dst string, mode os.FileM
 	if !errors.Is(err, fs.ErrPermission) || r.IsRoot() {
 		return err
 	}
+	return r.sudoInstall(ctx, src, dst, mode, out)
+}
+
+// sudoInstall is `sudo -n install -D -m MODE src dst`.
+func (r *Runner) sudoInstall(ctx context.Context, src, dst string, mode os.FileMode, out io.Writer) error {
 	argv := append(append([]string{}, r.opts.Sudo...), "install", "-D", "-m", fmt.Sprintf("%04o", mode), src, dst)
 	fmt.Fprintf(out, "$ %s\n", QuoteArgv(argv))
 	if err := r.exec(ctx, argv, nil, out); err != nil {
@@ -92,6 +103,11 @@ func (r *Runner) Rename(ctx context.Context, from, to string, out io.Writer) err
 	if !errors.Is(err, fs.ErrPermission) || r.IsRoot() {
 		return err
 	}
+	return r.sudoRename(ctx, from, to, out)
+}
+
+// sudoRename is `sudo -n mv -- from to`.
+func (r *Runner) sudoRename(ctx context.Context, from, to string, out io.Writer) error {
 	argv := append(append([]string{}, r.opts.Sudo...), "mv", "--", from, to)
 	return r.exec(ctx, argv, nil, out)
 }

@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Host is what /etc/os-release says about a machine (or an image root),
@@ -102,9 +105,31 @@ func ParseOSRelease(r io.Reader) (map[string]string, error) {
 		if !ok {
 			continue // os-release(5): lines that are not assignments are ignored
 		}
-		fields[k] = unquoteOSRelease(v)
+		fields[k] = cleanOSRelease(unquoteOSRelease(v))
 	}
 	return fields, sc.Err()
+}
+
+// maxOSReleaseValue bounds one os-release value, in bytes.
+const maxOSReleaseValue = 256
+
+// cleanOSRelease keeps an os-release value to printable text of bounded
+// length. An image's os-release is its author's text, and its values reach
+// the plan, the report and whisgee.yaml's first comment, where a carriage
+// return would end the comment and start a key of the author's choosing
+// (and an escape sequence would reach the operator's terminal).
+func cleanOSRelease(v string) string {
+	var b strings.Builder
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > maxOSReleaseValue {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func unquoteOSRelease(v string) string {
@@ -125,6 +150,10 @@ func unquoteOSRelease(v string) string {
 	return v
 }
 
+// versionRE is what a VERSION_ID may hold (os-release(5): lower-case
+// letters, digits, ".", "_" and "-"); it reaches dnf's --releasever.
+var versionRE = regexp.MustCompile(`^[0-9][0-9A-Za-z._-]*$`)
+
 // HostFromOSRelease matches os-release fields to a supported distribution.
 func HostFromOSRelease(f map[string]string) (*Host, error) {
 	h := &Host{
@@ -142,7 +171,7 @@ func HostFromOSRelease(f map[string]string) (*Host, error) {
 		return nil, &UnsupportedError{Found: found, Why: why}
 	}
 	major, minor, ok := splitVersion(h.VersionID)
-	if !ok {
+	if !ok || !versionRE.MatchString(h.VersionID) {
 		return unsupported("VERSION_ID is not a version number")
 	}
 	h.Major, h.Minor = major, minor

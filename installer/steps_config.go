@@ -31,7 +31,7 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 		Name:  StepConfig,
 		Title: "write " + cfgPath + " (" + o.ProxyEngine + " proxy, " + o.SupervisorEngine + " supervisor, " + fmt.Sprint(o.Workers) + " workers)",
 		DoneIf: []Check{{Desc: cfgPath + " exists and loads", Func: func(context.Context, *Runner) (bool, string, error) {
-			_, err := loadExisting(o.under(cfgPath), cfgPath)
+			_, err := loadExisting(o, cfgPath)
 			if os.IsNotExist(err) {
 				return false, "no " + cfgPath + " yet", nil
 			}
@@ -42,7 +42,7 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 		}}},
 	}
 	if module == DemoModule {
-		s.DoneIf = append(s.DoneIf, Check{Desc: demoPath + " exists", Func: fileExists(o.under(demoPath))})
+		s.DoneIf = append(s.DoneIf, Check{Desc: demoPath + " exists", Func: fileExists(o, demoPath)})
 	}
 	s.Writes, s.SudoWrites = configWrites(h, o, module, demoPath), true
 	if o.Root != "" {
@@ -51,7 +51,7 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 	s.Actions = append(s.Actions, &Action{
 		Desc: "write " + cfgPath,
 		Do: func(ctx context.Context, r *Runner, out io.Writer) error {
-			cfg, err := loadExisting(o.under(cfgPath), cfgPath)
+			cfg, err := loadExisting(o, cfgPath)
 			if err == nil {
 				fmt.Fprintf(out, "keeping %s\n", cfgPath)
 			} else if !os.IsNotExist(err) {
@@ -61,7 +61,7 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 				if cfg, err = config.Parse(data, cfgPath); err != nil {
 					return fmt.Errorf("the generated config does not load (a whisgee bug): %w", err)
 				}
-				if err := r.WriteFile(ctx, o.under(cfgPath), data, 0o644, out); err != nil {
+				if err := o.writeTarget(ctx, r, cfgPath, data, 0o644, out); err != nil {
 					return err
 				}
 			}
@@ -72,9 +72,9 @@ func configStep(h *Host, o *Options, p *Plan) *Step {
 		s.Actions = append(s.Actions, &Action{
 			Desc: "write the demo app " + demoPath,
 			Do: func(ctx context.Context, r *Runner, out io.Writer) error {
-				return r.WriteFile(ctx, o.under(demoPath), assets.DemoApp(), 0o644, out)
+				return o.writeTarget(ctx, r, demoPath, assets.DemoApp(), 0o644, out)
 			},
-			SkipIf: []Check{{Desc: demoPath + " exists", Func: fileExists(o.under(demoPath))}},
+			SkipIf: []Check{{Desc: demoPath + " exists", Func: fileExists(o, demoPath)}},
 		})
 	}
 	if o.SupervisorEngine == "circus" && o.RenderCircus == nil {
@@ -101,14 +101,14 @@ func configWrites(h *Host, o *Options, module, demoPath string) []string {
 	return writes
 }
 
-// loadExisting loads the config at path (as seen from here), resolving
-// it as the target path name; os.IsNotExist(err) when there is none.
-func loadExisting(path, name string) (*config.Config, error) {
-	data, err := os.ReadFile(path)
+// loadExisting loads the config at path on the target;
+// os.IsNotExist(err) when there is none.
+func loadExisting(o *Options, path string) (*config.Config, error) {
+	data, err := o.readTarget(path)
 	if err != nil {
 		return nil, err
 	}
-	return config.Parse(data, name)
+	return config.Parse(data, path)
 }
 
 // writeEngineConfigs runs the circus and Envoy renderer hooks for the
@@ -135,7 +135,7 @@ func writeEngineConfigs(ctx context.Context, r *Runner, o *Options, cfg *config.
 			return fmt.Errorf("rendering %s: %w", hk.what, err)
 		}
 		for _, f := range files {
-			if err := r.WriteFile(ctx, o.under(f.Path), f.Data, 0o644, out); err != nil {
+			if err := o.writeTarget(ctx, r, f.Path, f.Data, 0o644, out); err != nil {
 				return err
 			}
 		}
@@ -174,7 +174,7 @@ func RenderConfig(h *Host, o *Options, module string) []byte {
 func envoyBinaryFor(o *Options) string {
 	if o.EnvoySource == EnvoyRepo {
 		for _, p := range mirrorEnvoyPaths {
-			if fileExistsNow(o.under(p)) {
+			if o.existsOnTarget(p) {
 				return p
 			}
 		}

@@ -146,9 +146,14 @@ func envoyRuns(o *Options, want string, paths ...string) Check {
 func findEnvoy(ctx context.Context, o *Options, paths ...string) (string, EnvoyBuild, error) {
 	var looked []string
 	for _, p := range paths {
-		full := o.under(p)
-		if _, err := os.Stat(full); err != nil {
-			looked = append(looked, full)
+		// Resolved inside the image root: an image's symlink to a path
+		// of its own must not run this machine's file of that name.
+		full, err := o.hostPath(p)
+		if err == nil {
+			_, err = os.Stat(full)
+		}
+		if err != nil {
+			looked = append(looked, o.under(p))
 			continue
 		}
 		build, err := EnvoyVersionOf(ctx, full)
@@ -169,10 +174,10 @@ func mirrorRepoAction(o *Options) *Action {
 			if err != nil {
 				return err
 			}
-			return r.WriteFile(ctx, o.under(path), data, 0o644, out)
+			return o.writeTarget(ctx, r, path, data, 0o644, out)
 		},
 		SkipIf: []Check{{Desc: path + " matches " + o.EnvoyRepo, Func: func(ctx context.Context, _ *Runner) (bool, string, error) {
-			old, err := os.ReadFile(o.under(path))
+			old, err := o.readTarget(path)
 			if err != nil {
 				return false, "", nil
 			}

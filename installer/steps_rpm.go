@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -176,43 +177,52 @@ func repoFile(o *Options, name, content string) *Action {
 		Desc: "write " + path,
 		Root: true,
 		Do: func(ctx context.Context, r *Runner, out io.Writer) error {
-			return r.WriteFile(ctx, o.under(path), []byte(content), 0o644, out)
+			return o.writeTarget(ctx, r, path, []byte(content), 0o644, out)
 		},
-		SkipIf: []Check{sameFile(o.under(path), []byte(content))},
+		SkipIf: []Check{sameFile(o, path, []byte(content))},
 	}
 }
 
-// sameFile is a check that path holds exactly data.
-func sameFile(path string, data []byte) Check {
-	return Check{Desc: path + " is up to date", Func: func(context.Context, *Runner) (bool, string, error) {
-		old, err := os.ReadFile(path)
+// sameFile is a check that path on the target holds exactly data.
+func sameFile(o *Options, path string, data []byte) Check {
+	return Check{Desc: o.under(path) + " is up to date", Func: func(context.Context, *Runner) (bool, string, error) {
+		old, err := o.readTarget(path)
 		return err == nil && string(old) == string(data), "", nil
 	}}
 }
 
-// deadGetEnvoyRepos finds .repo files of the cancelled GetEnvoy service.
+// deadGetEnvoyRepos finds .repo files of the cancelled GetEnvoy service
+// (paths on the target).
 func deadGetEnvoyRepos(o *Options) []string {
+	const dir = "/etc/yum.repos.d"
 	var found []string
-	matches, _ := filepath.Glob(o.under("/etc/yum.repos.d/*.repo"))
-	for _, m := range matches {
-		data, err := os.ReadFile(m)
-		if err == nil && (strings.Contains(string(data), "getenvoy.io") || strings.Contains(filepath.Base(m), "getenvoy")) {
-			found = append(found, m)
+	names, _ := o.listTarget(dir)
+	sort.Strings(names)
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".repo") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		data, err := o.readTarget(p)
+		if err == nil && (strings.Contains(string(data), "getenvoy.io") || strings.Contains(name, "getenvoy")) {
+			found = append(found, p)
 		}
 	}
 	return found
 }
 
+// moveAsideRepo renames the .repo file at path on the target.
 func moveAsideRepo(o *Options, path string) *Action {
 	target := path + ".whisgee-disabled"
+	shown := o.under(path)
 	return &Action{
-		Desc: fmt.Sprintf("move %s aside to %s", path, filepath.Base(target)),
+		Desc: fmt.Sprintf("move %s aside to %s", shown, filepath.Base(target)),
 		Root: true,
 		Do: func(ctx context.Context, r *Runner, out io.Writer) error {
-			return r.Rename(ctx, path, target, out)
+			return o.renameOnTarget(ctx, r, path, target, out)
 		},
-		SkipIf: []Check{{Desc: path + " is gone", Func: func(context.Context, *Runner) (bool, string, error) {
-			_, err := os.Stat(path)
+		SkipIf: []Check{{Desc: shown + " is gone", Func: func(context.Context, *Runner) (bool, string, error) {
+			_, err := o.statTarget(path)
 			return os.IsNotExist(err), "", nil
 		}}},
 	}

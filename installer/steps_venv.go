@@ -60,7 +60,7 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 		Name: StepVenv, Root: o.Root != "",
 		Title: fmt.Sprintf("create the virtualenv %s with %s and pip install %s", o.Venv, o.Python, strings.Join(wanted, " ")),
 		DoneIf: []Check{
-			{Desc: venvPython + " exists", Func: fileExists(o.under(venvPython))},
+			{Desc: venvPython + " exists", Func: fileExists(o, venvPython)},
 			{
 				Desc:   "pip shows " + strings.Join(wanted, ", "),
 				Argv:   inRoot(append([]string{venvPython, "-m", "pip", "show"}, requirementNames(wanted)...)...),
@@ -77,7 +77,7 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 		Desc:   "create the virtualenv",
 		Argv:   inRoot(o.Python, "-m", "venv", o.Venv),
 		Root:   o.Root != "",
-		SkipIf: []Check{{Desc: venvPython + " exists", Func: fileExists(o.under(venvPython))}},
+		SkipIf: []Check{{Desc: venvPython + " exists", Func: fileExists(o, venvPython)}},
 	}
 	if o.Root != "" {
 		s.Notes = append(s.Notes, "the venv is made inside the image root with its own interpreter (chroot); without one the step says so and is skipped")
@@ -89,7 +89,7 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 					candidates = []string{"/usr/bin/" + o.Python, "/usr/local/bin/" + o.Python, "/bin/" + o.Python}
 				}
 				for _, c := range candidates {
-					if fileExistsNow(o.under(c)) {
+					if o.existsOnTarget(c) {
 						fmt.Fprintf(out, "%s found in %s\n", c, o.Root)
 						return nil
 					}
@@ -104,7 +104,7 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 			Desc: fmt.Sprintf("copy the wheelhouse %s into the image root at %s", o.Wheelhouse, wheelhouse),
 			Root: true,
 			Do: func(ctx context.Context, r *Runner, out io.Writer) error {
-				n, err := copyWheels(o.Wheelhouse, o.under(wheelhouse))
+				n, err := copyWheels(ctx, r, o, wheelhouse, out)
 				fmt.Fprintf(out, "%d wheels copied to %s\n", n, o.under(wheelhouse))
 				return err
 			},
@@ -122,15 +122,13 @@ func venvStep(h *Host, o *Options, p *Plan) *Step {
 // rootWheelhouse is where --wheelhouse is copied inside an image root.
 const rootWheelhouse = "/var/cache/whisgee/wheelhouse"
 
-// copyWheels copies the package files of a wheelhouse into dst, skipping
-// those already there with the same size, and says how many it copied.
-func copyWheels(src, dst string) (int, error) {
-	entries, err := os.ReadDir(src)
+// copyWheels copies the package files of the wheelhouse o.Wheelhouse to
+// dst on the target (inside the image root), skipping those already there
+// with the same size, and says how many it copied.
+func copyWheels(ctx context.Context, r *Runner, o *Options, dst string, out io.Writer) (int, error) {
+	entries, err := os.ReadDir(o.Wheelhouse)
 	if err != nil {
 		return 0, fmt.Errorf("wheelhouse: %w", err)
-	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return 0, err
 	}
 	n := 0
 	for _, e := range entries {
@@ -138,19 +136,15 @@ func copyWheels(src, dst string) (int, error) {
 		if e.IsDir() || !(strings.HasSuffix(name, ".whl") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".zip")) {
 			continue
 		}
-		from, to := filepath.Join(src, name), filepath.Join(dst, name)
 		fi, err := e.Info()
 		if err != nil {
 			return n, err
 		}
-		if old, err := os.Stat(to); err == nil && old.Size() == fi.Size() {
+		to := filepath.Join(dst, name)
+		if old, err := o.statTarget(to); err == nil && old.Size() == fi.Size() {
 			continue
 		}
-		data, err := os.ReadFile(from)
-		if err != nil {
-			return n, err
-		}
-		if err := os.WriteFile(to, data, 0o644); err != nil {
+		if err := o.installTarget(ctx, r, filepath.Join(o.Wheelhouse, name), to, 0o644, io.Discard); err != nil {
 			return n, err
 		}
 		n++
@@ -158,15 +152,11 @@ func copyWheels(src, dst string) (int, error) {
 	return n, nil
 }
 
-func fileExists(path string) func(context.Context, *Runner) (bool, string, error) {
+// fileExists is a check that path exists on the target.
+func fileExists(o *Options, path string) func(context.Context, *Runner) (bool, string, error) {
 	return func(context.Context, *Runner) (bool, string, error) {
-		return fileExistsNow(path), "", nil
+		return o.existsOnTarget(path), "", nil
 	}
-}
-
-func fileExistsNow(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // requirementNames strips version specifiers: "circus>=0.19" -> "circus".

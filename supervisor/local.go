@@ -3,13 +3,13 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/probes"
 )
 
@@ -26,7 +26,9 @@ type Options struct {
 	// required unless workers.cmd is set.
 	RunnerPath string
 	// Shim is the argv prefix that execs a worker with LISTEN_PID set. If
-	// nil, [os.Executable(), ShimArg, "--"].
+	// nil, [/proc/self/exe, ShimArg, "--"]: the running binary itself, so
+	// respawns work after the file it was started from is replaced or
+	// removed (an upgrade, a deleted build).
 	Shim []string
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
@@ -113,9 +115,9 @@ func NewLocal(opts Options) (*Local, error) {
 		s.opts.Logf = func(string, ...any) {}
 	}
 	if s.opts.Shim == nil {
-		exe, err := os.Executable()
+		exe, err := selfExe()
 		if err != nil {
-			return nil, fmt.Errorf("supervisor: cannot find whisgee's own binary: %w", err)
+			return nil, err
 		}
 		s.opts.Shim = []string{exe, ShimArg, "--"}
 	}
@@ -131,8 +133,8 @@ func (s *Local) Hub() *Hub { return s.hub }
 // Start binds every worker's socket and spawns the workers. It returns once
 // they are spawned; each turns running when it passes a health check.
 func (s *Local) Start(ctx context.Context) error {
-	if err := os.MkdirAll(s.cfg.RunDir, 0o700); err != nil {
-		return fmt.Errorf("run directory %s: %w", s.cfg.RunDir, err)
+	if err := safefs.EnsureDir(s.cfg.RunDir, safefs.Private); err != nil {
+		return fmt.Errorf("run_dir: %w", err)
 	}
 	if err := makeLogDir(s.cfg.Workers.LogDir); err != nil {
 		return err

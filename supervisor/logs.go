@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+
+	"github.com/whisgee/whisgee/internal/safefs"
 )
 
 // maxLine caps one log line; longer ones are cut, so a worker printing
@@ -34,12 +37,14 @@ func logFile(dir, worker string) string {
 
 // makeLogDir creates workers.log_dir if it is set: without it the log
 // files could not be opened, and a worker's output would only be in memory.
+// Like run_dir, it must be a directory no other user can change: the
+// daemon appends to files there.
 func makeLogDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("workers.log_dir: %v; point it at a directory whisgee may write", err)
+	if err := safefs.EnsureDir(dir, safefs.Policy{Mode: 0o750}); err != nil {
+		return fmt.Errorf("workers.log_dir: %w", err)
 	}
 	return nil
 }
@@ -61,7 +66,9 @@ func (r *logRing) add(l LogLine) {
 	}
 	if r.file != "" {
 		if r.f == nil {
-			f, err := os.OpenFile(r.file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+			// Never through a symlink: output must not be appended to
+			// whatever file a link there names.
+			f, err := os.OpenFile(r.file, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o640)
 			if err != nil {
 				r.file = "" // give up the file, keep the ring: logs must never stop a worker
 				return

@@ -39,3 +39,19 @@ func MaybeRunShim() {
 	fmt.Fprintf(os.Stderr, "whisgee: cannot start worker %s: %v\n", path, err)
 	os.Exit(126)
 }
+
+// selfExe names the running executable for the shim: /proc/self/exe,
+// which execve resolves to this process's own binary even after its file
+// was deleted or replaced (os.Executable returns a path, which can vanish).
+// Without /proc, os.Executable.
+func selfExe() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("supervisor: cannot find whisgee's own binary: %w", err)
+	}
+	return exe, nil
+}

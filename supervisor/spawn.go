@@ -49,7 +49,11 @@ func (s *Local) spawnLocked(w *worker, why string) {
 	if s.closing {
 		return
 	}
-	p, err := s.startProcess(w)
+	err := s.rebindLocked(w)
+	var p *proc
+	if err == nil {
+		p, err = s.startProcess(w)
+	}
 	if err != nil {
 		w.err = fmt.Sprintf("cannot start: %v", err)
 		s.hub.Publish(Event{Kind: EventError, Worker: w.id, Message: w.name + ": " + w.err})
@@ -73,6 +77,24 @@ func (s *Local) spawnLocked(w *worker, why string) {
 	if !w.driven {
 		go s.awaitHealthy(w, p, w.gen)
 	}
+}
+
+// rebindLocked binds w's Unix socket again when its file was removed or
+// replaced: the old listener is unreachable, so a process spawned on it
+// would never see a request, and every restart would time out.
+func (s *Local) rebindLocked(w *worker) error {
+	if w.sock.fresh() {
+		return nil
+	}
+	sock, err := bindUnix(w.sock.address, w.id)
+	if err != nil {
+		return err
+	}
+	old := w.sock
+	w.sock = sock
+	old.close() // no longer the file at the path: close leaves the new one
+	s.hub.Publish(Event{Kind: EventError, Worker: w.id, Message: fmt.Sprintf("%s: socket %s was removed or replaced; bound it again", w.name, sock.address)})
+	return nil
 }
 
 // startProcess forks the worker through the exec shim with its socket as

@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/probes"
 )
 
@@ -104,45 +107,73 @@ type socket struct {
 	address string
 	ln      net.Listener
 	file    *os.File // a dup of the listener's fd, passed to each process
+	// dev and ino identify the Unix socket's file as bound, to notice it
+	// was removed or replaced (see fresh).
+	dev, ino uint64
 }
 
 // bindSocket opens worker id's socket: a Unix socket in the run directory
-// (mode 0600), or a loopback TCP port.
+// (mode 0600, bound under umask 077), or a loopback TCP port.
 func bindSocket(cfg *config.Config, id int) (*socket, error) {
-	s := &socket{network: cfg.Workers.Socket}
-	var err error
-	switch s.network {
-	case "tcp":
-		s.ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if cfg.Workers.Socket == "tcp" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("worker %d socket: %w", id, err)
 		}
-		s.address = s.ln.Addr().String()
-	default:
-		s.network = "unix"
-		s.address = filepath.Join(cfg.RunDir, fmt.Sprintf("worker-%d.sock", id))
-		if len(s.address) > 104 {
-			return nil, fmt.Errorf("worker socket path %s is %d bytes, over the 104 a Unix socket allows; set run_dir to a shorter path", s.address, len(s.address))
-		}
-		// A file left by a crashed daemon would make bind fail: nothing can
-		// be listening on it, since the control socket guards the run dir.
-		_ = os.Remove(s.address)
-		s.ln, err = net.Listen("unix", s.address)
-		if err != nil {
-			return nil, fmt.Errorf("worker %d socket %s: %w", id, s.address, err)
-		}
-		if err := os.Chmod(s.address, 0o600); err != nil {
-			s.ln.Close()
-			return nil, fmt.Errorf("worker %d socket: %w", id, err)
-		}
+		return newSocket("tcp", ln.Addr().String(), ln, id)
 	}
-	type filer interface{ File() (*os.File, error) }
-	s.file, err = s.ln.(filer).File()
+	address := filepath.Join(cfg.RunDir, fmt.Sprintf("worker-%d.sock", id))
+	if len(address) > 104 {
+		return nil, fmt.Errorf("worker socket path %s is %d bytes, over the 104 a Unix socket allows; set run_dir to a shorter path", address, len(address))
+	}
+	return bindUnix(address, id)
+}
+
+// bindUnix binds a Unix socket at address, replacing whatever is there:
+// the run directory is this daemon's alone (checked and locked), so a file
+// there is a crashed daemon's leftover or its own stale socket.
+func bindUnix(address string, id int) (*socket, error) {
+	if err := os.Remove(address); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("worker %d socket %s: %w", id, address, err)
+	}
+	ln, err := safefs.ListenUnix(address, 0o600)
 	if err != nil {
-		s.ln.Close()
+		return nil, fmt.Errorf("worker %d socket %s: %w", id, address, err)
+	}
+	// The file is unlinked by close, and only while it is still this one.
+	ln.SetUnlinkOnClose(false)
+	s, err := newSocket("unix", address, ln, id)
+	if err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(address, &st); err != nil {
+		s.close()
+		return nil, fmt.Errorf("worker %d socket %s: %w", id, address, err)
+	}
+	s.dev, s.ino = st.Dev, st.Ino
+	return s, nil
+}
+
+func newSocket(network, address string, ln net.Listener, id int) (*socket, error) {
+	type filer interface{ File() (*os.File, error) }
+	file, err := ln.(filer).File()
+	if err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("worker %d socket: %w", id, err)
 	}
-	return s, nil
+	return &socket{network: network, address: address, ln: ln, file: file}, nil
+}
+
+// fresh reports whether the socket's file is still the one bound: a Unix
+// socket whose file was removed (an operator's rm, a temp cleaner) or
+// replaced is unreachable, and a process started on it would serve nobody.
+func (s *socket) fresh() bool {
+	if s.network != "unix" {
+		return true
+	}
+	var st syscall.Stat_t
+	return syscall.Lstat(s.address, &st) == nil && st.Dev == s.dev && st.Ino == s.ino && st.Mode&syscall.S_IFMT == syscall.S_IFSOCK
 }
 
 func (s *socket) close() {
@@ -150,6 +181,9 @@ func (s *socket) close() {
 		s.file.Close()
 	}
 	if s.ln != nil {
-		s.ln.Close() // a Unix listener unlinks its file on close
+		if s.network == "unix" && s.fresh() {
+			os.Remove(s.address)
+		}
+		s.ln.Close()
 	}
 }

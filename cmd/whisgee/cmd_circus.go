@@ -10,6 +10,7 @@ import (
 	"github.com/whisgee/whisgee/assets"
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/installer"
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/supervisor/circus"
 )
 
@@ -62,7 +63,11 @@ func runCircusRender(args []string) error {
 	if *runner != "" {
 		opts = append(opts, circus.WithRunner(*runner))
 	} else {
-		// The rendered command runs the runner from run_dir: put it there.
+		// The rendered command runs the runner from run_dir: put it there,
+		// in a directory nobody else may change.
+		if err := safefs.EnsureDir(cfg.RunDir, safefs.Private); err != nil {
+			return fmt.Errorf("run_dir: %w; or pass -runner PATH to use a runner already in place", err)
+		}
 		p, err := assets.WriteFile(cfg.RunDir, "whisgee_runner.py", assets.Runner(), 0o644)
 		if err != nil {
 			return fmt.Errorf("cannot write the worker runner to %s (%v); pass -runner PATH to use one already there", cfg.RunDir, err)

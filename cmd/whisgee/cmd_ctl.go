@@ -52,7 +52,7 @@ func (t *ctlTarget) resolve() (string, error) {
 	path := t.config
 	if path == "" {
 		if _, err := os.Stat("whisgee.yaml"); err != nil {
-			return config.DefaultControlSocket(), nil
+			return config.DefaultControlSocket()
 		}
 		path = "whisgee.yaml"
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/whisgee/whisgee/assets"
 	"github.com/whisgee/whisgee/config"
 	"github.com/whisgee/whisgee/daemon"
+	"github.com/whisgee/whisgee/internal/safefs"
 )
 
 // demoSettings are `whisgee demo`'s own flags.
@@ -109,7 +110,8 @@ func demoDir(keep string) (string, func() error, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		if err := os.MkdirAll(abs, 0o700); err != nil {
+		// It is the demo's run directory: this user's alone, or refused.
+		if err := safefs.EnsureDir(abs, safefs.Private); err != nil {
 			return "", nil, fmt.Errorf("--dir: %w", err)
 		}
 		return abs, func() error { return nil }, nil

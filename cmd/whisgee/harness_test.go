@@ -79,18 +79,33 @@ func writeStack(t *testing.T, app, extra string) (dir, cfgPath, listen, admin st
 // startUp runs `whisgee up -c cfgPath` and waits until every worker runs.
 func startUp(t *testing.T, dir, cfgPath, listen, admin string, workers int) *upStack {
 	t.Helper()
-	s := &upStack{t: t, dir: dir, config: cfgPath, listen: listen, admin: admin, out: &testenv.Buffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(whisgeeBin, "up", "-c", cfgPath)
+	s := launchUp(t, exec.Command(whisgeeBin, "up", "-c", cfgPath), filepath.Join(dir, "ctl.sock"))
+	s.dir, s.config, s.listen, s.admin = dir, cfgPath, listen, admin
+	s.waitRunning(workers)
+	return s
+}
+
+// launchUp starts cmd, a `whisgee up` whose control socket is sock,
+// without waiting for its workers; it is stopped when the test ends.
+func launchUp(t *testing.T, cmd *exec.Cmd, sock string) *upStack {
+	t.Helper()
+	s := &upStack{t: t, cmd: cmd, out: &testenv.Buffer{}, exited: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { s.cmd.Wait(); close(s.exited) }()
 	t.Cleanup(s.stop)
-	s.client = control.NewClient(filepath.Join(dir, "ctl.sock"))
+	s.client = control.NewClient(sock)
 	t.Cleanup(s.client.Close)
-	s.waitWorkers(fmt.Sprintf("%d running workers", workers), func(ws []supervisor.Worker) bool {
-		if len(ws) != workers {
+	return s
+}
+
+// waitRunning waits until n workers run and pass their health checks.
+func (s *upStack) waitRunning(n int) {
+	s.t.Helper()
+	s.waitWorkers(fmt.Sprintf("%d running workers", n), func(ws []supervisor.Worker) bool {
+		if len(ws) != n {
 			return false
 		}
 		for _, w := range ws {
@@ -100,7 +115,6 @@ func startUp(t *testing.T, dir, cfgPath, listen, admin string, workers int) *upS
 		}
 		return true
 	})
-	return s
 }
 
 // stop sends SIGTERM and waits; it kills the process if it hangs.

@@ -17,7 +17,7 @@ import (
 
 // nobodyUID is the unprivileged user the tests run the real binary as
 // when they run as root: nobody cannot write /opt, /etc or /usr/local/bin.
-const nobodyUID = 65534
+const nobodyUID = testenv.NobodyUID
 
 // unprivileged is a home directory and a way to run the real whisgee
 // binary as a user without root: nobody when the tests run as root, else
@@ -30,28 +30,17 @@ type unprivileged struct {
 
 func newUnprivileged(t *testing.T) *unprivileged {
 	t.Helper()
-	u := &unprivileged{t: t, home: shortDir(t)}
 	if os.Geteuid() != 0 {
 		if exec.Command("sudo", "-n", "true").Run() == nil {
 			testenv.Missing(t, "a user without root and without passwordless sudo", "run the tests as root (they run whisgee as nobody) or as a user sudo asks for a password")
 		}
-		return u
+		return &unprivileged{t: t, home: shortDir(t)}
 	}
-	u.cred = &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID, Groups: []uint32{}}
-	probe := exec.Command("true")
-	probe.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
-	if err := probe.Run(); err != nil {
-		testenv.Missing(t, "running a process as nobody (uid 65534)", "run the tests as root with CAP_SETUID, or as a non-root user: "+err.Error())
-	}
-	// nobody must reach the test binary (its temp dir is 0700) and own
+	// nobody must reach the test binary (its temp dir is 0700) and owns
 	// its home (a 0700 dir right under TMPDIR).
-	if err := os.Chmod(filepath.Dir(whisgeeBin), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(u.home, nobodyUID, nobodyUID); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	n := testenv.Nobody(t)
+	n.Reach(whisgeeBin)
+	return &unprivileged{t: t, home: n.Home, cred: &syscall.Credential{Uid: uint32(n.UID), Gid: uint32(n.GID), Groups: []uint32{}}}
 }
 
 // run runs `whisgee args...` as the user; it returns stdout, stderr and

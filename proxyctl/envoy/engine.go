@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/proxyctl"
 	"github.com/whisgee/whisgee/stats"
 	"github.com/whisgee/whisgee/supervisor"
@@ -384,8 +385,10 @@ func (f *Files) epochPath(epoch int) string {
 }
 
 func (f *Files) writeForEpoch(epoch int) error {
-	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
-		return err
+	// The daemon's own directory (run_dir/envoy by default): made with
+	// Mkdir, and refused if another user could change it.
+	if err := safefs.EnsureDir(f.Dir, safefs.Policy{Mode: 0o755}); err != nil {
+		return fmt.Errorf("proxy.envoy.config_dir: %w", err)
 	}
 	if err := f.writeCert(); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/whisgee/whisgee/config"
+	"github.com/whisgee/whisgee/internal/safefs"
 	"github.com/whisgee/whisgee/proxyctl/tlscert"
 	"github.com/whisgee/whisgee/supervisor"
 )
@@ -315,25 +316,11 @@ func (f *Files) writeCert() error {
 	return writeAtomic(f.CertPath, f.CertPEM, 0o644)
 }
 
-// writeAtomic writes data to a temporary file beside path and renames it
-// into place: readers (Envoy's file watch) see the old file or the new
-// one, never half of one. Envoy's path_config_source watches for moves.
+// writeAtomic writes data to a new file beside path and renames it into
+// place: readers (Envoy's file watch) see the old file or the new one,
+// never half of one, and nothing planted at path is written through.
+// Envoy's path_config_source watches for moves.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	_, err := safefs.WriteFile(filepath.Dir(path), filepath.Base(path), data, mode)
+	return err
 }

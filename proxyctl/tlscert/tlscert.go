@@ -16,8 +16,9 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/whisgee/whisgee/internal/safefs"
 )
 
 // SelfSigned returns a PEM certificate and key (ECDSA P-256) for hosts (DNS
@@ -66,20 +67,22 @@ func SelfSigned(hosts []string, validFor time.Duration) (certPEM, keyPEM []byte,
 }
 
 // WriteSelfSigned writes dir/cert.pem (0644) and dir/key.pem (0600) for
-// hosts and returns their paths.
+// hosts and returns their paths. dir is made 0700 if missing and refused if
+// another user could change it; each file is new (written aside and
+// renamed), so the key is 0600 whatever was there before, and a symlink
+// there is replaced, not written through.
 func WriteSelfSigned(dir string, hosts []string) (certFile, keyFile string, err error) {
 	certPEM, keyPEM, err := SelfSigned(hosts, 0)
 	if err != nil {
 		return "", "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := safefs.EnsureDir(dir, safefs.Private); err != nil {
 		return "", "", err
 	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+	if keyFile, err = safefs.WriteFile(dir, "key.pem", keyPEM, 0o600); err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+	if certFile, err = safefs.WriteFile(dir, "cert.pem", certPEM, 0o644); err != nil {
 		return "", "", err
 	}
 	return certFile, keyFile, nil

@@ -56,3 +56,48 @@ func TestLoadExplainsMissingFiles(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestASelfSignedKeyIsPrivateWhateverWasThereBefore(t *testing.T) {
+	dir, victim := t.TempDir(), filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A world-readable key left there, and a cert that is a symlink.
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "cert.pem")); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := WriteSelfSigned(dir, []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(keyFile); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key: %v %v, want a regular 0600 file", fi, err)
+	}
+	if fi, err := os.Lstat(certFile); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("cert: %v %v, want a regular file, not the symlink", fi, err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("the symlink's target was written: %q", b)
+	}
+	if _, err := Load(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSelfSignedRefusesADirectoryOthersMayWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	_, _, err := WriteSelfSigned(dir, []string{"localhost"})
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("got %v, want a refusal naming %s", err, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "key.pem")); err == nil {
+		t.Fatal("a key was written into a directory other users may write")
+	}
+}
